@@ -56,3 +56,14 @@ class CommandNotFound(ContainerCommandError):
 
 class CommandNotExecutable(ContainerCommandError):
     exit_code = 126
+
+
+class ContainerFailed(EngineError):
+    """A container run to completion for a caller (Ansible's detach=false) exited non-zero.
+
+    ``details`` carries what the caller reports besides the message (output, status, container).
+    """
+
+    def __init__(self, message: str, details: dict) -> None:
+        super().__init__(message)
+        self.details = details

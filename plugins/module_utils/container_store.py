@@ -1,0 +1,225 @@
+"""Container records on disk: one directory per container, names reserved under one lock.
+
+Layout under ``<root>/containers``::
+
+    .lock                 flock held while names are reserved or records are created/removed
+    names.json            {name: id}; the unique-name index (rewritten atomically under .lock)
+    <id>/config.json      ContainerConfig (what the user asked for, merged with the image's defaults)
+    <id>/state.json       ContainerState (rewritten atomically by whoever changes the state)
+    <id>/hostname, hosts, resolv.conf   files the engine bind-mounts into the container
+    <id>/upper, work, merged            the container's writable layer (made by the runtime)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+
+from .errors import Conflict, ContainerNotFound, InvalidArgument
+from .fsutil import atomic_write_json, ensure_dir, locked, read_json
+
+_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+# Docker's generator picks "adjective_surname"; a short list keeps the same look.
+_ADJECTIVES = ("admiring", "brave", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen",
+               "lucid", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene", "trusting", "vibrant")
+_SURNAMES = ("babbage", "curie", "darwin", "euler", "fermi", "galileo", "hopper", "hypatia", "kepler",
+             "lovelace", "meitner", "noether", "pasteur", "ritchie", "shannon", "thompson", "turing", "wozniak")
+
+
+@dataclass
+class ContainerConfig:
+    """What a container was created with (Docker's Config + the HostConfig parts we support)."""
+
+    id: str
+    name: str
+    created: str
+    image: str                      # image ID, sha256:...
+    image_name: str                 # what the user asked for, as Docker shows it in `ps`
+    entrypoint: list[str] | None
+    cmd: list[str] | None
+    env: list[str]
+    working_dir: str
+    user: str
+    hostname: str
+    labels: dict[str, str] = field(default_factory=dict)
+    network_mode: str = "none"
+    auto_remove: bool = False
+    tty: bool = False
+    open_stdin: bool = False
+
+    @property
+    def args(self) -> list[str]:
+        return list(self.entrypoint or []) + list(self.cmd or [])
+
+
+@dataclass
+class ContainerState:
+    status: str = "created"         # created | running | exited | removing
+    pid: int = 0
+    pid_start_time: int = 0         # /proc/<pid>/stat starttime: tells a live pid from a reused one
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+
+
+@dataclass
+class ContainerRecord:
+    config: ContainerConfig
+    state: ContainerState
+    directory: str
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def new_container_id() -> str:
+    return secrets.token_hex(32)
+
+
+def process_start_time(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat, or 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    # The command name may hold spaces and parentheses: fields start after the last ")".
+    return int(data[data.rindex(b")") + 2 :].split()[19])
+
+
+class ContainerStore:
+    def __init__(self, containers_dir: str) -> None:
+        self.directory = containers_dir
+
+    # -- paths -----------------------------------------------------------------------------------------
+    def _lock(self, shared: bool = False):
+        ensure_dir(self.directory, 0o700)
+        return locked(os.path.join(self.directory, ".lock"), shared=shared)
+
+    def _names_path(self) -> str:
+        return os.path.join(self.directory, "names.json")
+
+    def container_dir(self, container_id: str) -> str:
+        return os.path.join(self.directory, container_id)
+
+    # -- creation and removal --------------------------------------------------------------------------
+    def create(self, config: ContainerConfig) -> ContainerRecord:
+        """Reserve the name and write the record; Docker's conflict error if the name is taken."""
+        with self._lock():
+            names: dict[str, str] = read_json(self._names_path(), {})
+            if config.name:
+                name = config.name.lstrip("/")
+                if not _NAME_RE.match("/" + name):
+                    raise InvalidArgument(
+                        f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+                owner = names.get(name)
+                if owner and os.path.isdir(self.container_dir(owner)):
+                    raise Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by container "{owner}". '
+                        "You have to remove (or rename) that container to be able to reuse that name.")
+            else:
+                name = self._generate_name(names)
+            config.name = name
+            directory = self.container_dir(config.id)
+            os.makedirs(directory, mode=0o700)
+            record = ContainerRecord(config=config, state=ContainerState(), directory=directory)
+            atomic_write_json(os.path.join(directory, "config.json"), dataclasses.asdict(config))
+            self.save_state(record)
+            names[name] = config.id
+            atomic_write_json(self._names_path(), names)
+        return record
+
+    def _generate_name(self, names: dict[str, str]) -> str:
+        while True:
+            name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_SURNAMES)}"
+            if name in names:
+                name = f"{name}{secrets.randbelow(10)}"
+            if name not in names:
+                return name
+
+    def remove(self, record: ContainerRecord) -> None:
+        """Drop the record and its directory. The runtime must have released mounts before this."""
+        with self._lock():
+            names: dict[str, str] = read_json(self._names_path(), {})
+            if names.get(record.name) == record.id:
+                del names[record.name]
+                atomic_write_json(self._names_path(), names)
+            # Rename first so a crash mid-delete never leaves a half record that looks valid.
+            doomed = os.path.join(self.directory, f".removing-{record.id}")
+            try:
+                os.rename(record.directory, doomed)
+            except FileNotFoundError:
+                return
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def save_state(self, record: ContainerRecord) -> None:
+        atomic_write_json(os.path.join(record.directory, "state.json"), dataclasses.asdict(record.state))
+
+    def load(self, container_id: str) -> ContainerRecord:
+        directory = self.container_dir(container_id)
+        config = read_json(os.path.join(directory, "config.json"))
+        if config is None:
+            raise ContainerNotFound(f"No such container: {container_id}")
+        state = read_json(os.path.join(directory, "state.json"), {})
+        record = ContainerRecord(
+            config=ContainerConfig(**config), state=ContainerState(**state), directory=directory)
+        return reconcile(record)
+
+    def list(self) -> list[ContainerRecord]:
+        records = []
+        try:
+            entries = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if len(entry) == 64 and not entry.startswith("."):
+                try:
+                    records.append(self.load(entry))
+                except ContainerNotFound:
+                    continue  # removed while we listed
+        records.sort(key=lambda r: r.config.created, reverse=True)
+        return records
+
+    def lookup(self, ref: str) -> ContainerRecord:
+        """By full ID, name, or unique ID prefix, as Docker resolves container references."""
+        if not ref:
+            raise ContainerNotFound("No such container: ")
+        if len(ref) == 64 and os.path.isdir(self.container_dir(ref)):
+            return self.load(ref)
+        names: dict[str, str] = read_json(self._names_path(), {})
+        owner = names.get(ref.lstrip("/"))
+        if owner and os.path.isdir(self.container_dir(owner)):
+            return self.load(owner)
+        try:
+            candidates = [e for e in os.listdir(self.directory) if len(e) == 64 and e.startswith(ref)]
+        except FileNotFoundError:
+            candidates = []
+        if len(candidates) == 1:
+            return self.load(candidates[0])
+        if len(candidates) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise ContainerNotFound(f"No such container: {ref}")
+
+
+def reconcile(record: ContainerRecord) -> ContainerRecord:
+    """A record that says running whose process is gone (supervisor crash, reboot) shows as exited."""
+    state = record.state
+    if state.status == "running" and (
+        state.pid <= 0 or process_start_time(state.pid) != state.pid_start_time
+    ):
+        state.status = "exited"
+        state.exit_code = 255
+        state.pid = 0
+    return record

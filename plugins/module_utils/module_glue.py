@@ -1,0 +1,42 @@
+"""What every module shares: the engine options, the dependency check and the one error mapping.
+
+Engine errors become ``fail_json`` here and nowhere else; anything unexpected is reported in one
+message (with the traceback in the ``exception`` field Ansible shows on -vvv), never as a crash.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from .engine import Engine
+from .errors import EngineError
+
+ENGINE_OPTIONS: dict[str, dict[str, Any]] = {
+    "root": {"type": "path"},
+    "config": {"type": "path"},
+}
+
+
+def engine_argument_spec(**options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {**ENGINE_OPTIONS, **options}
+
+
+def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]],
+               requires: tuple[str, ...] = ()) -> None:
+    """Check ``requires`` (importable names), build the engine, run ``action`` and exit with its result."""
+    for name in requires:
+        if importlib.util.find_spec(name) is None:
+            module.fail_json(msg=missing_required_lib(name))
+    try:
+        engine = Engine.from_options(root=module.params.get("root"), config_path=module.params.get("config"))
+        result = action(engine)
+    except EngineError as exc:
+        module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
+    except Exception as exc:  # noqa: BLE001 - a module reports, it never crashes
+        module.fail_json(msg=f"internal error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    module.exit_json(**result)

@@ -1,0 +1,149 @@
+"""Docker-shaped views of engine records: `ps`/`images` rows and `inspect` documents.
+
+One place builds them, so the CLI's tables and JSON and the modules' return values agree.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from typing import TYPE_CHECKING, Any
+
+from .container_store import ContainerRecord
+from .timefmt import human_duration, human_size, parse_rfc3339
+
+if TYPE_CHECKING:
+    from .image.store import ImageRecord
+
+
+def short_id(full_id: str) -> str:
+    return full_id.split(":", 1)[-1][:12]
+
+
+def _go_time(rfc3339: str) -> str:
+    """Docker's CreatedAt form: 2024-01-02 15:04:05 +0000 UTC."""
+    ts = parse_rfc3339(rfc3339)
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def _ellipsis(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def container_status(record: ContainerRecord, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    state = record.state
+    if state.status == "running":
+        return "Up " + human_duration(now - parse_rfc3339(state.started_at))
+    if state.status == "exited":
+        return f"Exited ({state.exit_code}) {human_duration(now - parse_rfc3339(state.finished_at))} ago"
+    return state.status.capitalize()
+
+
+def container_row(record: ContainerRecord, trunc: bool = True, now: float | None = None) -> dict[str, Any]:
+    """The fields `docker ps --format` knows, with Docker's spelling and formatting."""
+    now = time.time() if now is None else now
+    command = " ".join(record.config.args)
+    labels = ",".join(f"{k}={v}" for k, v in sorted(record.config.labels.items()))
+    return {
+        "Command": _quote(_ellipsis(command, 20) if trunc else command),
+        "CreatedAt": _go_time(record.config.created),
+        "ID": record.id[:12] if trunc else record.id,
+        "Image": record.config.image_name,
+        "Labels": labels,
+        "LocalVolumes": "0",
+        "Mounts": "",
+        "Names": record.name,
+        "Networks": record.config.network_mode,
+        "Ports": "",
+        "RunningFor": human_duration(now - parse_rfc3339(record.config.created)) + " ago",
+        "Size": "0B",
+        "State": record.state.status,
+        "Status": container_status(record, now),
+    }
+
+
+def _quote(text: str) -> str:
+    """Go's strconv.Quote for the printable text Docker puts in the COMMAND column."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def image_rows(record: ImageRecord, trunc: bool = True, now: float | None = None) -> list[dict[str, Any]]:
+    """One `docker images` row per tag (or one `<none>` row for a dangling image)."""
+    now = time.time() if now is None else now
+    image_id = short_id(record.id) if trunc else record.id
+    digest = record.repo_digests[0].rsplit("@", 1)[-1] if record.repo_digests else "<none>"
+    base = {
+        "Containers": "N/A",
+        "CreatedAt": _go_time(record.created),
+        "CreatedSince": human_duration(now - parse_rfc3339(record.created)) + " ago",
+        "Digest": digest,
+        "ID": image_id,
+        "SharedSize": "N/A",
+        "Size": human_size(record.size, 3),
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size(record.size, 3),
+    }
+    tags = record.repo_tags or ["<none>:<none>"]
+    rows = []
+    for tag in tags:
+        repository, _, tag_name = tag.rpartition(":")
+        rows.append({**base, "Repository": repository, "Tag": tag_name})
+    return rows
+
+
+def inspect_image(record: ImageRecord) -> dict[str, Any]:
+    config = record.config
+    return {
+        "Id": record.id,
+        "RepoTags": list(record.repo_tags),
+        "RepoDigests": list(record.repo_digests),
+        "Created": record.created,
+        "Architecture": config.get("architecture", ""),
+        "Os": config.get("os", ""),
+        "Size": record.size,
+        "Config": config.get("config") or {},
+        "RootFS": {"Type": "layers", "Layers": list(record.diff_ids)},
+        "History": config.get("history") or [],
+    }
+
+
+def inspect_container(record: ContainerRecord) -> dict[str, Any]:
+    c, s = record.config, record.state
+    args = c.args
+    return {
+        "Id": c.id,
+        "Name": "/" + c.name,
+        "Created": c.created,
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": {
+            "Status": s.status,
+            "Running": s.status == "running",
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+        },
+        "Image": c.image,
+        "Config": {
+            "Hostname": c.hostname,
+            "User": c.user,
+            "Env": list(c.env),
+            "Cmd": c.cmd,
+            "Entrypoint": c.entrypoint,
+            "Image": c.image_name,
+            "WorkingDir": c.working_dir,
+            "Labels": dict(c.labels),
+            "Tty": c.tty,
+            "OpenStdin": c.open_stdin,
+        },
+        "HostConfig": {"NetworkMode": c.network_mode, "AutoRemove": c.auto_remove},
+        "Mounts": [],
+        "NetworkSettings": {"Networks": {}},
+    }
