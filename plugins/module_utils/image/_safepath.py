@@ -1,0 +1,163 @@
+"""Path resolution that cannot leave a root directory, for unpacking untrusted layer tarballs.
+
+``openat2(RESOLVE_IN_ROOT)`` makes the kernel treat ``root_fd`` as ``/`` while resolving: ``..`` and
+absolute symlinks are clamped at it, so no symlink (or chain of them) planted by an earlier tar entry can
+take us outside. Where openat2 is missing (kernel < 5.6, seccomp'd) we fall back to a userspace walk
+that follows symlinks itself, one component at a time, with the same clamping semantics.
+
+Kept inside image/ on purpose (it is the only user, and the engine's libc binding is elsewhere).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import posixpath
+
+_SYS_OPENAT2 = 437  # the same number on every architecture (new syscall table)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+_MAX_SYMLINKS = 40
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_libc = None
+_have_openat2: bool | None = None
+
+
+def _syscall():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    return _libc.syscall
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    fd = _syscall()(
+        ctypes.c_long(_SYS_OPENAT2),
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(os.fsencode(path)),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return fd
+
+
+def have_openat2() -> bool:
+    global _have_openat2
+    if _have_openat2 is None:
+        try:
+            os.close(openat2(os.open("/", os.O_PATH), ".", os.O_PATH, 0, RESOLVE_IN_ROOT))
+            _have_openat2 = True
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSYS, errno.EPERM):
+                raise
+            _have_openat2 = False
+    return _have_openat2
+
+
+def clean(path: str) -> str:
+    """Lexically clean a tar member name to a path relative to the root ('' is the root itself).
+
+    ``..`` cannot climb above the root and leading ``/`` is dropped, as containerd's fs.RootPath does.
+    """
+    cleaned = posixpath.normpath("/" + path)
+    # normpath keeps a leading '//' (POSIX allows it a meaning); we do not.
+    return cleaned.lstrip("/")
+
+
+def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH | os.O_DIRECTORY) -> int:
+    """Open ``path`` (all symlinks resolved as if ``root_fd`` were ``/``); return a new fd."""
+    path = clean(path) or "."
+    if have_openat2():
+        return openat2(root_fd, path, flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    return _walk_in_root(root_fd, path, flags)
+
+
+def _walk_in_root(root_fd: int, path: str, flags: int) -> int:
+    """Userspace RESOLVE_IN_ROOT: every step is openat(O_NOFOLLOW) relative to a directory fd."""
+    pending = [c for c in path.split("/") if c and c != "."]
+    stack = [os.dup(root_fd)]  # fds of the directories from the root down to the current one
+    links = 0
+    try:
+        while pending:
+            comp = pending.pop(0)
+            if comp == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            last = not pending
+            try:
+                st = os.stat(comp, dir_fd=stack[-1], follow_symlinks=False)
+            except FileNotFoundError:
+                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
+            if posixpath.stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > _MAX_SYMLINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(comp, dir_fd=stack[-1])
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                pending[:0] = [c for c in target.split("/") if c and c != "."]
+                continue
+            if last:
+                return os.open(comp, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            stack.append(
+                os.open(comp, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            )
+        return os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[-1])
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+def open_parent(root_fd: int, path: str, create: bool = True, mode: int = 0o755) -> tuple[int, str]:
+    """Return (fd of the parent directory of ``path`` inside the root, final component).
+
+    Missing parents are created (tar streams need not list every directory). The final component is
+    never resolved, so the caller acts on the entry itself, not on what a symlink there points to.
+    """
+    rel = clean(path)
+    if not rel:
+        raise ValueError("the root itself has no parent")
+    parent, base = posixpath.split(rel)
+    try:
+        return open_in_root(root_fd, parent), base
+    except FileNotFoundError:
+        if not create:
+            raise
+    # Create the missing directories one by one. Each prefix is resolved again from the root, so a
+    # symlink among them means what it would mean inside the container, and can never lead outside.
+    comps = parent.split("/")
+    fd = os.dup(root_fd)
+    try:
+        for i, comp in enumerate(comps):
+            prefix = "/".join(comps[: i + 1])
+            try:
+                nfd = open_in_root(root_fd, prefix)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(comp, mode, dir_fd=fd)
+                except FileExistsError:
+                    pass  # e.g. a dangling symlink: the open below fails, as it should
+                nfd = open_in_root(root_fd, prefix)
+            os.close(fd)
+            fd = nfd
+        return fd, base
+    except BaseException:
+        os.close(fd)
+        raise

@@ -1,0 +1,354 @@
+"""The local image store: content-addressed blobs, shared unpacked layers, and a tag/record index.
+
+Layout under ``images_dir``::
+
+    index.json              {"version": 1, "images": {id: {...}}, "tags": {"docker.io/library/busybox:latest": id}}
+    index.lock              flock serialising index updates (readers need none: index.json is replaced atomically)
+    blobs/<algo>/<hex>      manifests, indexes and image configs, exactly as the registry served them
+    layers/<key>/           one unpacked layer, used as an overlayfs lowerdir as is (nothing else inside)
+    layers/<key>.json       that layer's metadata (diff_id, size, source blob), beside the dir, not in it
+    layers/<key>.lock       flock held while a process downloads/unpacks that layer
+    tmp/<name>/, .lock      work dirs of running pulls; the rename of one into layers/ is the commit point
+
+``<key>`` is the diff_id hex for sha256 (``<algo>-<hex>`` otherwise). A layer directory exists only once
+completely unpacked, and an image appears in index.json only after all its layers and blobs exist, so a
+pull killed at any moment leaves nothing half-visible; leftovers in tmp/ are swept by later pulls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..errors import ImageNotFound, IntegrityError, InvalidArgument
+from ..fsutil import atomic_write_bytes, atomic_write_json, ensure_dir, locked, read_json
+from .reference import Reference, parse_reference
+
+INDEX_VERSION = 1
+_HEX_PREFIX_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+_TMP_STALE_SECONDS = 3600
+
+
+@dataclass
+class ImageRecord:
+    id: str
+    repo_tags: list[str]
+    repo_digests: list[str]
+    created: str
+    size: int
+    config: dict
+    diff_ids: list[str]
+    manifest_digest: str = ""  # the platform manifest actually unpacked
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id.partition(":")[2][:12]
+
+
+def _digest_key(digest: str) -> tuple[str, str]:
+    algo, sep, hexpart = digest.partition(":")
+    if not sep or not re.fullmatch(r"[0-9a-f]+", hexpart) or algo not in ("sha256", "sha512"):
+        raise InvalidArgument(f"invalid digest {digest!r}")
+    return algo, hexpart
+
+
+def compute_digest(data: bytes, algo: str = "sha256") -> str:
+    return f"{algo}:{hashlib.new(algo, data).hexdigest()}"
+
+
+def _familiar_from_qualified(name: str) -> str:
+    """'docker.io/library/busybox:latest' -> 'busybox:latest' (also for name@digest)."""
+    try:
+        return parse_reference(name).familiar
+    except InvalidArgument:
+        return name
+
+
+class TmpDir:
+    """A work directory under tmp/, flock'ed while alive so a sweeper knows it is in use."""
+
+    def __init__(self, tmp_root: str, prefix: str):
+        ensure_dir(tmp_root, 0o700)
+        self.path = tempfile.mkdtemp(prefix=prefix, dir=tmp_root)
+        self.lock_path = self.path + ".lock"
+        self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def cleanup(self) -> None:
+        if os.path.lexists(self.path):
+            shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.lock_path)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> TmpDir:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+
+class ImageStore:
+    def __init__(self, images_dir: str):
+        self.root = os.path.abspath(images_dir)
+        self.index_path = os.path.join(self.root, "index.json")
+        self.lock_path = os.path.join(self.root, "index.lock")
+        self.blobs_dir = os.path.join(self.root, "blobs")
+        self.layers_dir = os.path.join(self.root, "layers")
+        self.tmp_dir = os.path.join(self.root, "tmp")
+
+    # -- index ---------------------------------------------------------------------------------------
+
+    def _ensure(self) -> None:
+        ensure_dir(self.root, 0o711)
+        ensure_dir(self.blobs_dir, 0o700)
+        ensure_dir(self.layers_dir, 0o711)  # lowerdirs must be reachable by the container's users
+        ensure_dir(self.tmp_dir, 0o700)
+
+    def _read_index(self) -> dict:
+        data = read_json(self.index_path, default=None)
+        if data is None:
+            return {"version": INDEX_VERSION, "images": {}, "tags": {}}
+        if data.get("version") != INDEX_VERSION:
+            raise IntegrityError(f"{self.index_path}: unsupported index version {data.get('version')!r}")
+        data.setdefault("images", {})
+        data.setdefault("tags", {})
+        return data
+
+    @contextlib.contextmanager
+    def _index_update(self) -> Iterator[dict]:
+        """Read-modify-write of index.json under the store lock."""
+        self._ensure()
+        with locked(self.lock_path):
+            index = self._read_index()
+            yield index
+            atomic_write_json(self.index_path, index)
+
+    # -- blobs ---------------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> str:
+        algo, hexpart = _digest_key(digest)
+        return os.path.join(self.blobs_dir, algo, hexpart)
+
+    def has_blob(self, digest: str) -> bool:
+        return os.path.isfile(self.blob_path(digest))
+
+    def read_blob(self, digest: str, verify: bool = True) -> bytes:
+        with open(self.blob_path(digest), "rb") as f:
+            data = f.read()
+        if verify and compute_digest(data, digest.partition(":")[0]) != digest:
+            raise IntegrityError(f"stored blob {digest} is corrupt")
+        return data
+
+    def write_blob(self, digest: str, data: bytes) -> str:
+        if compute_digest(data, digest.partition(":")[0]) != digest:
+            raise IntegrityError(f"blob digest mismatch: expected {digest}")
+        path = self.blob_path(digest)
+        if not os.path.isfile(path):
+            ensure_dir(os.path.dirname(path), 0o700)
+            atomic_write_bytes(path, data, 0o600)
+        return path
+
+    # -- layers --------------------------------------------------------------------------------------
+
+    def layer_key(self, diff_id: str) -> str:
+        algo, hexpart = _digest_key(diff_id)
+        return hexpart if algo == "sha256" else f"{algo}-{hexpart}"
+
+    def layer_path(self, diff_id: str) -> str:
+        return os.path.join(self.layers_dir, self.layer_key(diff_id))
+
+    def has_layer(self, diff_id: str) -> bool:
+        return os.path.isdir(self.layer_path(diff_id))
+
+    def layer_info(self, diff_id: str) -> dict:
+        return read_json(self.layer_path(diff_id) + ".json", default=None) or {}
+
+    @contextlib.contextmanager
+    def layer_lock(self, diff_id: str) -> Iterator[None]:
+        """Held while one process produces a layer; others wait, then find it done."""
+        self._ensure()
+        with locked(self.layer_path(diff_id) + ".lock"):
+            yield
+
+    def new_tmp(self, prefix: str = "pull-") -> TmpDir:
+        self._ensure()
+        return TmpDir(self.tmp_dir, prefix)
+
+    def commit_layer(self, diff_id: str, tmp: TmpDir, info: dict) -> str:
+        """Move an unpacked tree into place (atomic rename). Caller holds layer_lock(diff_id)."""
+        final = self.layer_path(diff_id)
+        if os.path.isdir(final):
+            return final
+        atomic_write_json(final + ".json", dict(info, diff_id=diff_id), 0o600)
+        os.chmod(tmp.path, 0o755)  # mkdtemp made it 0700; overlay wants the layer's own root mode
+        os.rename(tmp.path, final)
+        return final
+
+    def sweep_tmp(self) -> None:
+        """Remove work dirs of pulls that died (their flock is free again)."""
+        if not os.path.isdir(self.tmp_dir):
+            return
+        now = time.time()
+        for name in os.listdir(self.tmp_dir):
+            path = os.path.join(self.tmp_dir, name)
+            if name.endswith(".lock"):
+                continue
+            lock_path = path + ".lock"
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                # No lock file: either being created right now, or an ancient leftover.
+                with contextlib.suppress(OSError):
+                    if now - os.lstat(path).st_mtime > _TMP_STALE_SECONDS:
+                        shutil.rmtree(path, ignore_errors=True)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                shutil.rmtree(path, ignore_errors=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock_path)
+            finally:
+                os.close(fd)
+
+    # -- images --------------------------------------------------------------------------------------
+
+    def commit_image(
+        self,
+        image_id: str,
+        *,
+        config_digest: str,
+        manifest_digest: str,
+        diff_ids: list[str],
+        created: str,
+        ref: Reference,
+        repo_digest: str | None,
+    ) -> tuple[ImageRecord, bool]:
+        """Record an image whose blobs and layers are all in place; point ``ref``'s tag at it.
+
+        Returns (record, changed): changed is False when the tag already named this very image.
+        """
+        for diff_id in diff_ids:
+            if not self.has_layer(diff_id):
+                raise IntegrityError(f"layer {diff_id} of {image_id} is missing from the store")
+        size = sum(int(self.layer_info(d).get("size", 0)) for d in diff_ids)
+        with self._index_update() as index:
+            images, tags = index["images"], index["tags"]
+            changed = image_id not in images
+            entry = images.setdefault(image_id, {"repo_digests": [], "added": time.time()})
+            entry.update(
+                config_digest=config_digest,
+                manifest_digest=manifest_digest,
+                diff_ids=list(diff_ids),
+                created=created,
+                size=size,
+            )
+            if repo_digest:
+                # One digest per repository, like Docker: a re-pushed tag replaces the old digest.
+                repo = repo_digest.partition("@")[0]
+                kept = [d for d in entry["repo_digests"] if d.partition("@")[0] != repo]
+                if repo_digest not in entry["repo_digests"]:
+                    changed = changed or ref.tag is None
+                entry["repo_digests"] = sorted(set(kept) | {repo_digest})
+            if ref.tag is not None:
+                tag_name = str(ref.with_tag(ref.tag))
+                if tags.get(tag_name) != image_id:
+                    changed = True
+                    tags[tag_name] = image_id
+        return self._record(image_id, index), changed
+
+    def _record(self, image_id: str, index: dict) -> ImageRecord:
+        entry = index["images"][image_id]
+        config_digest = entry.get("config_digest", image_id)
+        try:
+            import json
+
+            config = json.loads(self.read_blob(config_digest, verify=False))
+        except FileNotFoundError:
+            raise IntegrityError(f"image {image_id}: config blob {config_digest} missing from the store") from None
+        tags = sorted(_familiar_from_qualified(t) for t, i in index["tags"].items() if i == image_id)
+        digests = sorted(_familiar_from_qualified(d) for d in entry.get("repo_digests", []))
+        return ImageRecord(
+            id=image_id,
+            repo_tags=tags,
+            repo_digests=digests,
+            created=entry.get("created") or config.get("created", ""),
+            size=int(entry.get("size", 0)),
+            config=config,
+            diff_ids=list(entry.get("diff_ids") or config.get("rootfs", {}).get("diff_ids", [])),
+            manifest_digest=entry.get("manifest_digest", ""),
+        )
+
+    def list(self) -> list[ImageRecord]:
+        index = self._read_index()
+        records = [self._record(i, index) for i in index["images"]]
+        return sorted(records, key=lambda r: r.created, reverse=True)
+
+    def lookup(self, name_or_id: str) -> ImageRecord:
+        """Find an image by reference, full id, or unique id prefix (Docker's order of precedence)."""
+        index = self._read_index()
+        text = name_or_id.strip()
+        found = self._find_id(text, index)
+        if found is None:
+            try:
+                shown = parse_reference(text).familiar
+            except InvalidArgument:
+                shown = text
+            raise ImageNotFound(f"No such image: {shown}")
+        return self._record(found, index)
+
+    def resolve_id(self, name_or_id: str) -> str:
+        return self.lookup(name_or_id).id
+
+    def _find_id(self, text: str, index: dict) -> str | None:
+        images = index["images"]
+        if text.startswith("sha256:") and len(text) == 71:
+            return text if text in images else None
+        if re.fullmatch(r"[0-9a-f]{64}", text):
+            return f"sha256:{text}" if f"sha256:{text}" in images else None
+        ref: Reference | None = None
+        try:
+            ref = parse_reference(text)
+        except InvalidArgument:
+            if not _HEX_PREFIX_RE.match(text):
+                raise
+        if ref is not None:
+            if ref.digest:
+                wanted = f"{ref.name}@{ref.digest}"
+                for image_id, entry in images.items():
+                    if wanted in entry.get("repo_digests", []):
+                        return image_id
+                return None
+            image_id = index["tags"].get(str(ref))
+            if image_id in images:
+                return image_id
+        m = _HEX_PREFIX_RE.match(text)
+        if m:
+            matches = [i for i in images if i.partition(":")[2].startswith(m.group(1))]
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    def layer_dirs(self, record: ImageRecord) -> list[str]:
+        dirs = []
+        for diff_id in record.diff_ids:
+            path = self.layer_path(diff_id)
+            if not os.path.isdir(path):
+                raise IntegrityError(f"layer {diff_id} of image {record.short_id} is missing from the store")
+            dirs.append(path)
+        return dirs
