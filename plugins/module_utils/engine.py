@@ -8,6 +8,7 @@ only for what it uses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from .container_store import (
     new_container_id,
     process_start_time,
 )
-from .errors import ContainerCommandError, Conflict, ImageNotFound, InvalidArgument
+from .errors import Conflict, ContainerCommandError, ImageNotFound, InvalidArgument
 from .timefmt import utc_now_rfc3339
 
 if TYPE_CHECKING:
@@ -327,17 +328,14 @@ class _forward_signals:
         self.saved: dict[int, object] = {}
 
     def _forward(self, signum, _frame) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> None:
         for sig in self.SIGNALS:
-            try:
+            # Outside the main thread signals cannot be forwarded, which is fine.
+            with contextlib.suppress(ValueError):
                 self.saved[sig] = signal.signal(sig, self._forward)
-            except ValueError:
-                pass  # not the main thread: signals cannot be forwarded, which is fine
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self.saved.items():

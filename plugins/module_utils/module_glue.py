@@ -37,6 +37,6 @@ def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]]
         result = action(engine)
     except EngineError as exc:
         module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
-    except Exception as exc:  # noqa: BLE001 - a module reports, it never crashes
+    except Exception as exc:
         module.fail_json(msg=f"internal error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
     module.exit_json(**result)

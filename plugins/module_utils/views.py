@@ -23,7 +23,7 @@ def short_id(full_id: str) -> str:
 def _go_time(rfc3339: str) -> str:
     """Docker's CreatedAt form: 2024-01-02 15:04:05 +0000 UTC."""
     ts = parse_rfc3339(rfc3339)
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 
 def _ellipsis(text: str, width: int) -> str:

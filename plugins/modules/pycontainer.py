@@ -142,7 +142,6 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_container import manage_container
 from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import (
     engine_argument_spec,

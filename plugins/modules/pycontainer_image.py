@@ -87,12 +87,11 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_image import ensure_image_present
 from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import (
     engine_argument_spec,
     run_module,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_image import ensure_image_present
 
 
 def main() -> None:

@@ -285,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the user gets one line, never a traceback
+    except Exception as exc:
         if os.environ.get("PYCONTAINER_DEBUG"):
             raise
         _err(f"pycontainer: internal error: {type(exc).__name__}: {exc}")

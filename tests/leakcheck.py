@@ -1,0 +1,91 @@
+"""Host-state snapshots: what an integration test must leave as it found it.
+
+Mounts, processes, network namespaces, links, nftables tables and cgroups that appear during a test and are
+still there after it (allowing a short grace period for processes to be reaped) fail the test.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+# Long-lived helpers the session fixtures start on purpose.
+_ALLOWED_COMMANDS = {"docker-registry", "registry"}
+
+
+def _mounts() -> set[str]:
+    with open("/proc/self/mountinfo") as f:
+        return {" ".join(line.split()[3:5]) for line in f}  # root + mount point
+
+
+def _processes() -> set[tuple[int, str]]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state = stat[stat.rindex(")") + 2]
+        if state in "ZX" or comm in _ALLOWED_COMMANDS:
+            continue
+        found.add((int(entry), comm))
+    return found
+
+
+def _netns() -> set[str]:
+    return set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+
+
+def _links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def _nft_tables() -> set[str]:
+    if not shutil.which("nft"):
+        return set()
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def _cgroups() -> set[str]:
+    return {p for p in glob.glob("/sys/fs/cgroup/**/*pycontainer*", recursive=True) if os.path.isdir(p)}
+
+
+@dataclass
+class HostState:
+    mounts: set[str]
+    processes: set[tuple[int, str]]
+    netns: set[str]
+    links: set[str]
+    nft_tables: set[str]
+    cgroups: set[str]
+
+    @classmethod
+    def capture(cls) -> HostState:
+        return cls(_mounts(), _processes(), _netns(), _links(), _nft_tables(), _cgroups())
+
+    def leaks_since(self, before: HostState) -> dict[str, list]:
+        leaks = {}
+        for field in ("mounts", "processes", "netns", "links", "nft_tables", "cgroups"):
+            new = getattr(self, field) - getattr(before, field)
+            if new:
+                leaks[field] = sorted(new)
+        return leaks
+
+
+def leaks_after(before: HostState, grace: float = 3.0) -> dict[str, list]:
+    """What is still new after ``grace`` seconds (processes may take a moment to be reaped)."""
+    deadline = time.monotonic() + grace
+    while True:
+        leaks = HostState.capture().leaks_since(before)
+        if not leaks or time.monotonic() > deadline:
+            return leaks
+        time.sleep(0.05)

@@ -1,0 +1,26 @@
+from ansible_collections.pycontainer.engine.plugins.module_utils.cli.output import (
+    render,
+    render_table,
+    render_template,
+)
+
+
+def test_table_pads_columns_with_three_spaces_like_docker():
+    text = render_table(["REPOSITORY", "TAG"], [["busybox", "latest"], ["a", "b"]])
+    assert text.splitlines() == ["REPOSITORY   TAG", "busybox      latest", "a            b"]
+
+
+def test_json_format_is_one_object_per_line():
+    rows = [{"ID": "abc", "Names": "x"}, {"ID": "def", "Names": "y"}]
+    assert render(rows, [("CONTAINER ID", "ID")], "json") == '{"ID":"abc","Names":"x"}\n{"ID":"def","Names":"y"}'
+
+
+def test_template_fields_and_json_function():
+    row = {"ID": "abc", "State": {"Status": "running"}, "Labels": {"a": "1"}}
+    assert render_template("{{.ID}}\\t{{.State.Status}} {{json .Labels}}", row) == 'abc\trunning {"a":"1"}'
+
+
+def test_table_template_uses_known_headers():
+    rows = [{"ID": "abc", "Names": "x"}]
+    out = render(rows, [("CONTAINER ID", "ID"), ("NAMES", "Names")], "table {{.ID}}\t{{.Names}}")
+    assert out.splitlines() == ["CONTAINER ID   NAMES", "abc            x"]
