@@ -1,0 +1,162 @@
+"""The container's root filesystem view: pivot_root into the overlay, then /proc, /dev, /sys, binds.
+
+Runs in the container's PID 1, in its own (private) mount namespace, before exec.
+
+Order and why:
+1. A tmpfs is mounted on ``<rootfs>/dev`` first and the host root is parked at ``/dev/.oldroot`` by
+   ``pivot_root``: nothing is created in the container's upper dir for it, and the tmpfs dies with the
+   namespace.
+2. Every other mount happens *after* pivot_root, so targets are resolved inside the container: a
+   symlink planted in an image (``/etc/hosts -> /etc/shadow``, ``/proc -> /``) can only point at other
+   container paths, never at host paths. Sources on the host are reached through the parked old root.
+3. The old root is detached, then masked/read-only paths are applied, then ``/`` is made read-only if
+   asked.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+
+from . import libc, mounts
+
+OLD_ROOT = "/dev/.oldroot"
+HOST_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_SYMLINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "ptmx": "pts/ptmx",
+    "core": "/proc/kcore",
+}
+_NOSUID_NODEV_NOEXEC = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+
+
+@dataclass
+class RootfsConfig:
+    rootfs: str  # host path of the mounted overlay (a mount point)
+    etc_files: dict[str, str] = field(default_factory=dict)  # container path -> host file
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    readonly_rootfs: bool = False
+    shm_size: int = 64 * 1024 * 1024
+    cwd: str = "/"
+
+
+def _real_dir(path: str, mode: int = 0o755) -> None:
+    """Make ``path`` a directory, replacing a symlink or file the image may have put there."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.makedirs(path, mode, exist_ok=True)
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        os.mkdir(path, mode)
+
+
+def _mount_point_file(path: str) -> None:
+    """An empty regular file to bind a file over; parents are created as needed."""
+    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode):
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EISDIR, f"cannot mount a file on directory {path}")
+        os.unlink(path)  # a symlink: replace it rather than follow it
+    except FileNotFoundError:
+        pass
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))
+
+
+def pivot(rootfs: str) -> None:
+    """Mount /dev's tmpfs and pivot_root into ``rootfs``; the host root stays reachable at OLD_ROOT."""
+    dev = rootfs + "/dev"
+    _real_dir(dev)
+    libc.mount("tmpfs", dev, "tmpfs", libc.MS_NOSUID | libc.MS_STRICTATIME, "mode=755,size=65536k")
+    os.mkdir(dev + "/.oldroot", 0o700)
+    libc.pivot_root(rootfs, rootfs + OLD_ROOT)
+    os.chdir("/")
+
+
+def setup_dev(shm_size: int) -> None:
+    for name in HOST_DEVICES:
+        target = f"/dev/{name}"
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
+        libc.mount(f"{OLD_ROOT}/dev/{name}", target, None, libc.MS_BIND)
+    for name, dest in DEV_SYMLINKS.items():
+        os.symlink(dest, f"/dev/{name}")
+    os.mkdir("/dev/pts", 0o755)
+    libc.mount("devpts", "/dev/pts", "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
+               "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    os.mkdir("/dev/shm", 0o1777)
+    libc.mount("shm", "/dev/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,size={shm_size // 1024}k")
+    os.mkdir("/dev/mqueue", 0o755)
+    libc.mount("mqueue", "/dev/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
+
+
+def setup_proc_sys() -> None:
+    _real_dir("/proc")
+    libc.mount("proc", "/proc", "proc", _NOSUID_NODEV_NOEXEC)
+    _real_dir("/sys")
+    libc.mount("sysfs", "/sys", "sysfs", _NOSUID_NODEV_NOEXEC | libc.MS_RDONLY)
+
+
+def bind_host_files(files: dict[str, str]) -> None:
+    """Bind host files (already resolved to real paths) over container paths, e.g. /etc/hosts."""
+    for container_path, host_path in files.items():
+        _mount_point_file(container_path)
+        libc.mount(OLD_ROOT + host_path, container_path, None, libc.MS_BIND)
+
+
+def detach_old_root() -> None:
+    libc.umount2(OLD_ROOT, libc.MNT_DETACH)
+    os.rmdir(OLD_ROOT)
+
+
+def mask_paths(paths: list[str]) -> None:
+    """Hide kernel files as Docker does: /dev/null over files, an empty read-only tmpfs over directories."""
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            libc.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY)
+        else:
+            libc.mount("/dev/null", path, None, libc.MS_BIND)
+
+
+def readonly_paths(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                continue
+            raise
+        libc.mount(None, path, None,
+                   libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
+
+
+def ensure_cwd(cwd: str) -> None:
+    os.makedirs(cwd, 0o755, exist_ok=True)
+
+
+def setup(cfg: RootfsConfig) -> None:
+    """Everything from the mounted overlay to the final view (see the module docstring for the order)."""
+    host_files = {path: os.path.realpath(src) for path, src in cfg.etc_files.items()}
+    pivot(cfg.rootfs)
+    setup_dev(cfg.shm_size)
+    setup_proc_sys()
+    bind_host_files(host_files)
+    detach_old_root()
+    mask_paths(cfg.masked_paths)
+    readonly_paths(cfg.readonly_paths)
+    ensure_cwd(cfg.cwd)
+    if cfg.readonly_rootfs:
+        mounts.remount_readonly("/")

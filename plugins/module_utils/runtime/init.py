@@ -1,0 +1,219 @@
+"""The container side of ``launcher.start``: what the container's PID 1 runs between fork and exec.
+
+Runs in a forked copy of the caller, as PID 1 of the new pid namespace. It never returns: it either
+execs the container process or reports why it could not over the report pipe and ``_exit``s. The report
+pipe is close-on-exec, so a successful exec shows up at the caller as end-of-file with no data.
+
+The work is a list of steps (``build_steps``); later concerns (cgroup namespace entry, seccomp, ...)
+slot in as further steps or as ``hooks`` passed by the launcher.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from ..linux import capabilities, libc, mounts, rootfs
+from .spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, ContainerSpec
+
+# Report kinds written to the report pipe as b"<kind>\0<message>".
+NOT_FOUND = b"notfound"
+NOT_EXECUTABLE = b"notexec"
+SETUP = b"setup"
+
+
+class ExecFailed(Exception):
+    def __init__(self, kind: bytes, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class InitContext:
+    spec: ContainerSpec
+    stdio: tuple[int | None, int, int]
+    go_fd: int  # the caller writes one byte once its own setup (cgroups, later) is done
+
+
+Step = Callable[[InitContext], None]
+
+
+def env_lookup(env: list[str], key: str) -> str | None:
+    prefix = key + "="
+    value = None
+    for item in env:
+        if item.startswith(prefix):
+            value = item[len(prefix):]  # the last one wins, as in execve's environment
+    return value
+
+
+def env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env:
+        key, _sep, value = item.partition("=")
+        if key:
+            out[key] = value
+    return out
+
+
+def lookup_executable(name: str, path: str | None) -> str:
+    """Resolve argv[0] like Go's exec.LookPath (what runc does): names with a '/' are used as they are;
+    others are the first *executable regular file* of that name in PATH (empty entries mean ".")."""
+    if not name:
+        raise ExecFailed(NOT_FOUND, 'exec: "": executable file not found in $PATH')
+    if "/" in name:
+        return name
+    for directory in (DEFAULT_PATH if path is None else path).split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return candidate
+    raise ExecFailed(NOT_FOUND, f'exec: "{name}": executable file not found in $PATH')
+
+
+def exec_error(name: str, path: str, exc: OSError) -> ExecFailed:
+    """Map an execve failure to Docker's wording and exit class (127 not found, 126 cannot invoke)."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if not os.path.lexists(path):
+            return ExecFailed(NOT_FOUND, f'exec: "{name}": stat {path}: no such file or directory')
+        return ExecFailed(NOT_FOUND, f"exec {path}: no such file or directory")  # e.g. missing interpreter
+    if exc.errno == errno.EACCES:
+        return ExecFailed(NOT_EXECUTABLE, f'exec: "{name}": permission denied')
+    return ExecFailed(NOT_EXECUTABLE, f"exec {path}: {os.strerror(exc.errno or 0).lower()}")
+
+
+# --- steps ---
+
+
+def setup_stdio(ctx: InitContext) -> None:
+    stdin, stdout, stderr = ctx.stdio
+    if stdin is None:
+        stdin = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    # Move all three out of the 0..2 range first so that e.g. stdout=0 does not clobber stdin.
+    tmp = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in (stdin, stdout, stderr)]
+    for target, fd in enumerate(tmp):
+        os.dup2(fd, target, inheritable=True)
+        os.close(fd)
+
+
+def wait_for_go(ctx: InitContext) -> None:
+    # EOF instead of the byte means the caller died or gave up: do not start an orphaned container.
+    if os.read(ctx.go_fd, 1) != b"g":
+        raise ExecFailed(SETUP, "launcher went away before the container was started")
+    os.close(ctx.go_fd)
+
+
+def enter_namespaces(ctx: InitContext) -> None:
+    flags = libc.CLONE_NEWNS | libc.CLONE_NEWUTS | libc.CLONE_NEWIPC | libc.CLONE_NEWCGROUP
+    if ctx.spec.network_mode == "none":
+        flags |= libc.CLONE_NEWNET
+    libc.unshare(flags)
+    mounts.make_private("/")  # before any mount: nothing of ours may propagate to the host
+
+
+def setup_uts(ctx: InitContext) -> None:
+    if ctx.spec.hostname:
+        libc.sethostname(ctx.spec.hostname)
+
+
+def setup_network(ctx: InitContext) -> None:
+    if ctx.spec.network_mode == "none":
+        libc.interface_up("lo")
+
+
+def mount_rootfs(ctx: InitContext) -> None:
+    s = ctx.spec
+    mounts.mount_overlay(s.lower_dirs, s.upper_dir, s.work_dir, s.rootfs)
+    rootfs.setup(rootfs.RootfsConfig(
+        rootfs=s.rootfs, etc_files=s.etc_files, masked_paths=s.masked_paths,
+        readonly_paths=s.readonly_paths, readonly_rootfs=s.readonly_rootfs, shm_size=s.shm_size,
+        cwd=s.process.cwd,
+    ))
+
+
+def restrict_capabilities(ctx: InitContext) -> None:
+    names = ctx.spec.process.capabilities
+    capabilities.restrict(capabilities.numbers(DEFAULT_CAPABILITIES if names is None else names))
+
+
+def switch_user(ctx: InitContext) -> None:
+    p = ctx.spec.process
+    os.setgroups(sorted(set(p.additional_gids)))
+    os.setresgid(p.gid, p.gid, p.gid)
+    os.setresuid(p.uid, p.uid, p.uid)
+
+
+def enter_cwd(ctx: InitContext) -> None:
+    try:
+        os.chdir(ctx.spec.process.cwd)
+    except OSError as exc:
+        raise ExecFailed(SETUP, f"chdir to cwd ({ctx.spec.process.cwd!r}) set in config.json failed: "
+                                f"{exc.strerror.lower() if exc.strerror else exc}") from None
+
+
+def build_steps(hooks: Sequence[Step] = ()) -> list[Step]:
+    """The ordered setup of the container; ``hooks`` run as root inside the final view, before the
+    capability and user switch (the place for seccomp-independent extras)."""
+    return [
+        setup_stdio, wait_for_go, enter_namespaces, setup_uts, setup_network, mount_rootfs,
+        *hooks, restrict_capabilities, switch_user, enter_cwd,
+    ]
+
+
+def do_exec(ctx: InitContext) -> NoReturn:
+    p = ctx.spec.process
+    path = lookup_executable(p.args[0], env_lookup(p.env, "PATH"))
+    libc.prctl(libc.PR_SET_PDEATHSIG, 0)  # the container outlives the launcher (detached runs)
+    # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive exec, so restore the defaults.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    libc.close_range(3, 0xFFFFFFFF, libc.CLOSE_RANGE_CLOEXEC)  # only 0..2 reach the container
+    try:
+        os.execve(path, p.args, env_dict(p.env))
+    except OSError as exc:
+        raise exec_error(p.args[0], path, exc) from None
+
+
+def run(ctx: InitContext, steps: Sequence[Step], report_fd: int) -> NoReturn:
+    """Run ``steps`` then exec; on any failure write the report and exit. Never returns."""
+    code = 125
+    try:
+        try:
+            libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the launcher during setup
+            os.setsid()  # own session: not killed by the caller's terminal, like a daemon-started container
+            for step in steps:
+                step(ctx)
+            do_exec(ctx)
+        except ExecFailed as exc:
+            kind, message = exc.kind, str(exc)
+        except OSError as exc:
+            kind, message = SETUP, _describe(exc)
+        except BaseException as exc:  # anything here must be reported, never raised into the caller's code
+            kind, message = SETUP, f"{type(exc).__name__}: {exc} (at {_where(exc)})"
+        code = {NOT_FOUND: 127, NOT_EXECUTABLE: 126}.get(kind, 125)
+        os.write(report_fd, kind + b"\0" + message.encode(errors="replace"))
+    finally:
+        os._exit(code)
+
+
+def _where(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb else "?"
+
+
+def _describe(exc: OSError) -> str:
+    if exc.filename and str(exc.filename) not in str(exc.strerror):
+        return f"{exc.strerror} ({exc.filename})"
+    return str(exc.strerror or exc)

@@ -1,0 +1,169 @@
+"""Start a container process, wait for it, clean up after it.
+
+Process model
+-------------
+The caller stays in the host namespaces. ``start`` unshares a new pid namespace *for its children only*
+and forks: the child is directly the container's PID 1 and the caller's own child, so ``wait`` is a
+plain ``waitpid`` giving the real status (code, or 128+signal), with no relaying intermediate process.
+A future supervisor that calls ``start`` itself is therefore the natural parent; one that adopts
+containers started by a CLI which then exited should set PR_SET_CHILD_SUBREAPER before forking that CLI.
+The child unshares mount/uts/ipc/cgroup (+net for "none") namespaces, mounts the overlay and the
+rest of the root filesystem, pivots into it, drops capabilities and user, and execs. Setup errors and
+exec errors travel back over a close-on-exec report pipe; end-of-file with no data means exec succeeded.
+A second pipe ("go") holds the child after fork until the caller says so: the place for caller-side setup
+(cgroup placement, later) via ``parent_hooks``; it also stops a child whose caller died.
+
+Mount choice
+------------
+The overlay (and every other mount) exists only in the container's private mount namespace, never in
+the host's. When the container's last process exits the kernel tears the namespace down and unmounts
+everything, before ``wait`` returns; a crashed launcher or engine can leak no mount. The rootfs of a
+running container is reachable from the host as ``/proc/<pid>/root``; its changes are in ``upper/``.
+``cleanup`` therefore only has to remove directories (and unmount leftovers, should any exist).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import CommandNotExecutable, CommandNotFound, EngineError, InvalidArgument
+from ..linux import mounts, namespaces
+from . import init
+from .spec import ContainerSpec
+
+NETWORK_MODES = ("none", "host")
+
+
+@dataclass
+class ContainerProcess:
+    pid: int  # host pid of the container's PID 1 (a child of the process that called start)
+    exit_code: int | None = None  # set by wait()
+
+
+def _validate(spec: ContainerSpec) -> None:
+    if not spec.process.args:
+        raise InvalidArgument("no command specified")
+    if spec.network_mode not in NETWORK_MODES:
+        raise InvalidArgument(f"network mode {spec.network_mode!r} is not supported (use one of "
+                              f"{', '.join(NETWORK_MODES)})")
+    if not spec.lower_dirs:
+        raise InvalidArgument("the container has no image layers")
+    for path, src in spec.etc_files.items():
+        if not os.path.isabs(path) or not os.path.isfile(src):
+            raise InvalidArgument(f"cannot bind {src!r} to {path!r}: need an absolute container path and "
+                                  "an existing host file")
+
+
+def start(spec: ContainerSpec, stdin: int | None, stdout: int, stderr: int, *,
+          parent_hooks: Sequence[Callable[[int], None]] = (),
+          init_hooks: Sequence[init.Step] = ()) -> ContainerProcess:
+    """Create the container's namespaces and root filesystem and exec its process.
+
+    ``parent_hooks`` run in the caller with the child's pid before the child may continue (cgroups);
+    ``init_hooks`` run in the container as root after its filesystem is set up.
+    Raises CommandNotFound (127) / CommandNotExecutable (126) / EngineError (125); nothing is left
+    behind on failure.
+    """
+    _validate(spec)
+    os.makedirs(spec.upper_dir, 0o755, exist_ok=True)
+    os.makedirs(spec.work_dir, 0o700, exist_ok=True)
+    os.makedirs(spec.rootfs, 0o755, exist_ok=True)
+    steps = init.build_steps(init_hooks)
+    report_r, report_w = os.pipe()  # both ends close-on-exec (Python's default)
+    go_r, go_w = os.pipe()
+    try:
+        with namespaces.new_pid_namespace_for_children():
+            pid = os.fork()
+            if pid == 0:  # the container's PID 1; never returns
+                os.close(report_r)
+                os.close(go_w)
+                init.run(init.InitContext(spec, (stdin, stdout, stderr), go_r), steps, report_w)
+    except OSError as exc:
+        for fd in (report_r, report_w, go_r, go_w):
+            os.close(fd)
+        raise EngineError(f"cannot create the container process: {exc}") from None
+    os.close(report_w)
+    os.close(go_r)
+    proc = ContainerProcess(pid)
+    try:
+        try:
+            for hook in parent_hooks:
+                hook(pid)
+            os.write(go_w, b"g")
+        finally:
+            os.close(go_w)
+        report = _read_all(report_r)
+    except BaseException:
+        _kill_and_reap(proc)
+        raise
+    finally:
+        os.close(report_r)
+    if report:
+        wait(proc)
+        kind, _, message = report.partition(b"\0")
+        text = message.decode(errors="replace")
+        if kind == init.NOT_FOUND:
+            raise CommandNotFound(text)
+        if kind == init.NOT_EXECUTABLE:
+            raise CommandNotExecutable(text)
+        raise EngineError(f"container setup failed: {text}")
+    return proc
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _kill_and_reap(proc: ContainerProcess) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGKILL)
+    wait(proc)
+
+
+def wait(proc: ContainerProcess) -> int:
+    """Wait for PID 1 to exit; Docker's exit status: its code, or 128+signal. Idempotent.
+
+    When PID 1 exits the kernel kills every other process of the pid namespace and reaps them before
+    reporting PID 1's exit, and the mount namespace (the overlay) is gone with them.
+    """
+    if proc.exit_code is None:
+        try:
+            _, status = os.waitpid(proc.pid, 0)
+        except ChildProcessError:
+            raise EngineError(f"process {proc.pid} is not a child of this process") from None
+        code = os.waitstatus_to_exitcode(status)
+        proc.exit_code = 128 - code if code < 0 else code
+    return proc.exit_code
+
+
+def poll(proc: ContainerProcess) -> int | None:
+    """The exit status if PID 1 has exited (reaping it), else None."""
+    if proc.exit_code is None:
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        if pid == 0:
+            return None
+        code = os.waitstatus_to_exitcode(status)
+        proc.exit_code = 128 - code if code < 0 else code
+    return proc.exit_code
+
+
+def cleanup(spec: ContainerSpec, remove_layers: bool = False) -> None:
+    """Release what a container left on the host. Idempotent; a no-op when nothing is there.
+
+    Normally nothing is mounted in the host namespace (see the module docstring); leftovers under the
+    container directory are detached anyway. ``remove_layers`` deletes upper/, work/ and merged/.
+    """
+    mounts.umount_all_under(spec.container_dir)
+    if remove_layers:
+        import shutil
+
+        for path in (spec.upper_dir, spec.work_dir, spec.rootfs):
+            if os.path.lexists(path):
+                shutil.rmtree(path)

@@ -1,0 +1,68 @@
+"""What the launcher needs to start one container: a plain description, no behaviour.
+
+The engine (``engine.py``) translates images, container configs and CLI flags into a ``ContainerSpec``;
+``launcher.start`` turns it into a running process. Keeping this a dumb dataclass lets the spec be pickled
+to a supervisor later and keeps the launcher independent of image/config formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set (moby oci/caps/defaults.go), by name.
+DEFAULT_CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+    "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+
+# Docker's default masked and read-only paths (moby oci/defaults.go).
+DEFAULT_MASKED_PATHS = (
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+@dataclass
+class ProcessSpec:
+    args: list[str]  # argv; argv[0] without "/" is looked up in the container's PATH (from env)
+    env: list[str]  # "KEY=VALUE"
+    cwd: str = "/"  # created if missing, as Docker does for --workdir
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    terminal: bool = False  # not implemented yet
+    # None: Docker's default set. Bounding set; inheritable and ambient sets are always cleared.
+    capabilities: list[str] | None = None
+
+
+@dataclass
+class ContainerSpec:
+    id: str  # 64 hex
+    hostname: str
+    lower_dirs: list[str]  # image layer dirs, BOTTOM layer first (each already in overlay whiteout form)
+    container_dir: str  # per-container state dir; the launcher creates upper/, work/, merged/ inside
+    process: ProcessSpec
+    network_mode: str = "none"  # "none": new netns with only lo (up); "host": the host's netns
+    readonly_rootfs: bool = False
+    # container path -> host file to bind-mount (/etc/hostname, /etc/hosts, /etc/resolv.conf ...)
+    etc_files: dict[str, str] = field(default_factory=dict)
+    masked_paths: list[str] = field(default_factory=lambda: list(DEFAULT_MASKED_PATHS))
+    readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))
+    shm_size: int = 64 * 1024 * 1024
+
+    @property
+    def upper_dir(self) -> str:
+        return f"{self.container_dir}/upper"
+
+    @property
+    def work_dir(self) -> str:
+        return f"{self.container_dir}/work"
+
+    @property
+    def rootfs(self) -> str:
+        return f"{self.container_dir}/merged"
