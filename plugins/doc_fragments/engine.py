@@ -15,7 +15,7 @@ options:
     type: path
   config:
     description:
-      - Engine configuration file (JSON, like Docker's C(daemon.json)): C(registry_mirrors),
+      - Engine configuration file, JSON like Docker's C(daemon.json), with C(registry_mirrors) and
         C(insecure_registries).
       - Defaults to E(PYCONTAINER_CONFIG) on the target, else C(/etc/pycontainer/engine.json) when it exists.
     type: path

@@ -1,0 +1,45 @@
+"""Running the real CLI and the real Ansible from tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.dirname(sys.executable)
+PYCONTAINER = os.path.join(VENV_BIN, "pycontainer")
+
+
+@dataclass
+class Cli:
+    """The `pycontainer` console script bound to one engine root and config file."""
+
+    root: str
+    config: str
+
+    def __call__(self, *args: str, check: bool = False, input: str | None = None,
+                 timeout: float = 120) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [PYCONTAINER, "--root", self.root, "--config", self.config, *args],
+            capture_output=True, text=True, input=input, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pycontainer {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+
+def write_engine_config(path: str, registry_host: str) -> str:
+    with open(path, "w") as f:
+        json.dump({"registry_mirrors": [f"http://{registry_host}"]}, f)
+    return path
+
+
+def ansible_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = os.path.join(REPO, "ansible.cfg")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_LOCAL_TEMP"] = env.get("ANSIBLE_LOCAL_TEMP", "/tmp/ansible-local")
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    return env
