@@ -71,26 +71,25 @@ def _mount_overlay_fsconfig(top_first: list[str], upper: str, work: str, target:
         raise
     try:
         try:
-            libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "lowerdir+", top_first[0])
-        except OSError as exc:
-            if exc.errno == errno.EINVAL and "lowerdir+" in _fs_log(fs):
-                raise _OldKernel from None
-            raise
-        try:
-            for layer in top_first[1:]:
-                libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "lowerdir+", layer)
+            for i, layer in enumerate(top_first):
+                try:
+                    libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "lowerdir+", layer)
+                except OSError as exc:
+                    if i == 0 and exc.errno == errno.EINVAL and "lowerdir+" in _fs_log(fs):
+                        raise _OldKernel from None
+                    raise OSError(exc.errno, f"layer {layer}: {exc.strerror}") from None
             libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "upperdir", upper)
             libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "workdir", work)
             libc.fsconfig(fs, libc.FSCONFIG_CMD_CREATE)
+            mnt = libc.fsmount(fs, libc.FSMOUNT_CLOEXEC, libc.MOUNT_ATTR_RDONLY if readonly else 0)
+            try:
+                libc.move_mount(mnt, "", libc.AT_FDCWD, target, libc.MOVE_MOUNT_F_EMPTY_PATH)
+            finally:
+                os.close(mnt)
         except OSError as exc:
             log = _fs_log(fs)
             detail = f" ({log})" if log else ""
             raise OSError(exc.errno, f"overlay mount on {target}: {exc.strerror}{detail}") from None
-        mnt = libc.fsmount(fs, libc.FSMOUNT_CLOEXEC, libc.MOUNT_ATTR_RDONLY if readonly else 0)
-        try:
-            libc.move_mount(mnt, "", libc.AT_FDCWD, target, libc.MOVE_MOUNT_F_EMPTY_PATH)
-        finally:
-            os.close(mnt)
     finally:
         os.close(fs)
 
