@@ -426,6 +426,11 @@ def unpack_layer(
         tar_stream = diff_reader
     try:
         stats = LayerUnpacker(dest).unpack(tar_stream)
+        # The tar ends with zero blocks; what follows must still be hashed for the digests to match.
+        if diff_reader is not None:
+            diff_reader.verify()
+        else:
+            _drain(tar_stream)
     except EngineError:
         if blob_reader is not None:
             _check_quietly(blob_reader)
@@ -440,11 +445,6 @@ def unpack_layer(
         if blob_reader is not None:
             _check_quietly(blob_reader)
         raise IntegrityError(f"corrupt layer data {blob_digest or ''}: {exc}") from None
-    # The tar ends with zero blocks; what follows must still be hashed for the digests to match.
-    if diff_reader is not None:
-        diff_reader.verify()
-    else:
-        _drain(tar_stream)
     if blob_reader is not None:
         blob_reader.verify()
     return stats
