@@ -8,7 +8,6 @@ import signal
 import time
 
 import pytest
-
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import (
     CommandNotExecutable,
     CommandNotFound,
@@ -19,13 +18,14 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.spec im
     ContainerSpec,
     ProcessSpec,
 )
+
 from tests.leakcheck import HostState, leaks_after
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/bin/busybox"),
                                 reason="needs root and /bin/busybox")
 
-APPLETS = ("sh echo true false ls cat id hostname mount ps sleep wc readlink pwd grep touch stat env "
-           "kill test mkdir head tr").split()
+APPLETS = ["sh", "echo", "true", "false", "ls", "cat", "id", "hostname", "mount", "ps", "sleep", "wc",
+           "readlink", "pwd", "grep", "touch", "stat", "env", "kill", "test", "mkdir", "head", "tr"]
 DOCKER_DEFAULT_CAPS = 0xA80425FB
 
 
@@ -117,8 +117,8 @@ def test_env_and_stdin(lower, tmp_path):
     r, w = os.pipe()
     os.write(w, b"from stdin\n")
     os.close(w)
-    code, out = run(make_spec(lower, tmp_path, ["sh", "-c", 'cat; echo "$FOO"'], env=["PATH=/bin", "FOO=bar"]),
-                    stdin=r)
+    spec = make_spec(lower, tmp_path, ["sh", "-c", 'cat; echo "$FOO"'], env=["PATH=/bin", "FOO=bar"])
+    code, out = run(spec, stdin=r)
     os.close(r)
     assert (code, out) == (0, "from stdin\nbar\n")
 
@@ -162,7 +162,8 @@ def test_setup_failure_is_engine_error_and_leaves_nothing(tmp_path, no_leaks):
 
 
 def test_pid_namespace(lower, tmp_path):
-    code, out = run(make_spec(lower, tmp_path, ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o pid"]))
+    script = "cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o pid"
+    code, out = run(make_spec(lower, tmp_path, ["sh", "-c", script]))
     lines = out.splitlines()
     assert code == 0
     assert lines[0] == "sh -c cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o pid "
@@ -175,7 +176,8 @@ def test_hostname(lower, tmp_path):
 
 
 def test_rootfs_is_overlay_and_writes_go_to_upper(lower, tmp_path, no_leaks):
-    spec = make_spec(lower, tmp_path, ["sh", "-c", "echo data > /newfile; rm /etc/group; grep ' / / ' /proc/self/mountinfo"])
+    script = "echo data > /newfile; rm /etc/group; grep ' / / ' /proc/self/mountinfo"
+    spec = make_spec(lower, tmp_path, ["sh", "-c", script])
     code, out = run(spec)
     assert code == 0
     assert " - overlay " in out
@@ -199,7 +201,7 @@ def test_mountinfo_is_pivoted(lower, tmp_path):
 
 
 def test_proc_sys_readonly_and_masked(lower, tmp_path):
-    code, out = run(make_spec(lower, tmp_path, [
+    _, out = run(make_spec(lower, tmp_path, [
         "sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid && echo WRITABLE; "
                     "grep ' /proc/sys ' /proc/self/mountinfo; wc -c < /proc/keys"]))
     assert "WRITABLE" not in out
@@ -222,16 +224,18 @@ def test_only_stdio_fds_reach_the_process(lower, tmp_path):
         code, out = run(make_spec(lower, tmp_path, ["ls", "/proc/self/fd"]))
     finally:
         os.close(extra)
+    assert code == 0
     assert out.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
 
 
 def test_network_none_has_only_lo_up(lower, tmp_path):
-    code, out = run(make_spec(lower, tmp_path, ["sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags"]))
-    assert out.split() == ["lo", "0x9"]  # IFF_UP | IFF_LOOPBACK
+    script = "ls /sys/class/net; cat /sys/class/net/lo/flags"
+    code, out = run(make_spec(lower, tmp_path, ["sh", "-c", script]))
+    assert (code, out.split()) == (0, ["lo", "0x9"])  # IFF_UP | IFF_LOOPBACK
 
 
 def test_network_host(lower, tmp_path):
-    code, out = run(make_spec(lower, tmp_path, ["ls", "/sys/class/net"], network_mode="host"))
+    _, out = run(make_spec(lower, tmp_path, ["ls", "/sys/class/net"], network_mode="host"))
     assert sorted(out.split()) == sorted(os.listdir("/sys/class/net"))
 
 
@@ -282,7 +286,7 @@ def test_restart_reuses_upper(lower, tmp_path):
 
 
 def test_user_groups_and_capabilities(lower, tmp_path):
-    code, out = run(make_spec(lower, tmp_path, ["sh", "-c", "id; grep Cap /proc/self/status"],
+    _, out = run(make_spec(lower, tmp_path, ["sh", "-c", "id; grep Cap /proc/self/status"],
                               uid=1000, gid=1000, additional_gids=[10]))
     assert out.splitlines()[0] == "uid=1000(user) gid=1000(user) groups=10(wheel)"
     caps = dict(line.split(":\t") for line in out.splitlines()[1:])
@@ -290,7 +294,7 @@ def test_user_groups_and_capabilities(lower, tmp_path):
 
 
 def test_root_gets_docker_default_capabilities(lower, tmp_path):
-    code, out = run(make_spec(lower, tmp_path, ["grep", "Cap", "/proc/self/status"]))
+    _, out = run(make_spec(lower, tmp_path, ["grep", "Cap", "/proc/self/status"]))
     caps = dict(line.split(":\t") for line in out.splitlines())
     assert int(caps["CapEff"], 16) == DOCKER_DEFAULT_CAPS
     assert int(caps["CapInh"], 16) == 0 and int(caps["CapAmb"], 16) == 0
@@ -301,8 +305,8 @@ def test_cwd_is_created(lower, tmp_path):
 
 
 def test_readonly_rootfs(lower, tmp_path):
-    code, out = run(make_spec(lower, tmp_path, [
-        "sh", "-c", "touch /x 2>/dev/null && echo WRITABLE; touch /dev/shm/y && echo shm-ok"], readonly_rootfs=True))
+    script = "touch /x 2>/dev/null && echo WRITABLE; touch /dev/shm/y && echo shm-ok"
+    _, out = run(make_spec(lower, tmp_path, ["sh", "-c", script], readonly_rootfs=True))
     assert out.split() == ["shm-ok"]
 
 
