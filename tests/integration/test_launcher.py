@@ -253,7 +253,7 @@ def test_killed_by_signal(lower, tmp_path, no_leaks):
 def test_no_mounts_or_processes_left(lower, tmp_path):
     with open("/proc/self/mountinfo") as f:
         before = f.read()
-    spec = make_spec(lower, tmp_path, ["sh", "-c", "sleep 30 & sleep 30 & echo started"])
+    spec = make_spec(lower, tmp_path, ["sh", "-c", "sleep 30 & sleep 30 & echo started; wait"])
     r, w = os.pipe()
     proc = launcher.start(spec, None, w, w)
     os.close(w)
