@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import (
     ImageNotFound,
@@ -18,6 +17,7 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.image import pu
 from ansible_collections.pycontainer.engine.plugins.module_utils.image.pull import pull
 from ansible_collections.pycontainer.engine.plugins.module_utils.image.reference import parse_reference
 from ansible_collections.pycontainer.engine.plugins.module_utils.image.store import ImageStore
+
 from tests.fixtures.images import Dir, File, Symlink, Whiteout
 
 pytestmark = pytest.mark.integration
@@ -132,7 +132,7 @@ def test_multi_arch_index_picks_host_platform(engine_config, oci_builder, fmt):
         return {"layers": [[File("arch", arch)]], "config": config}
 
     specs = [spec("arm64", "v8"), spec("amd64"), spec("arm", "v7"), spec("s390x")]
-    ref, built = oci_builder.push(f"multi/{fmt or 'oci'}:v1", index_of_platforms=specs, fmt=fmt)
+    ref, _built = oci_builder.push(f"multi/{fmt or 'oci'}:v1", index_of_platforms=specs, fmt=fmt)
     store, record, lines = do_pull(engine_config, ref)
     (layer,) = store.layer_dirs(record)
     with open(os.path.join(layer, "arch")) as f:
@@ -150,8 +150,9 @@ def test_multi_arch_index_picks_host_platform(engine_config, oci_builder, fmt):
 
 @pytest.mark.parametrize("compression", ["zstd", "none"])
 def test_compressions(engine_config, oci_builder, compression):
-    ref, _ = oci_builder.push(f"comp/{compression}:v1", [[File("hello", "world"), Symlink("s", "hello")]], {},
-                              compression=compression)
+    ref, _ = oci_builder.push(
+        f"comp/{compression}:v1", [[File("hello", "world"), Symlink("s", "hello")]], {}, compression=compression
+    )
     store, record, _ = do_pull(engine_config, ref)
     (layer,) = store.layer_dirs(record)
     with open(os.path.join(layer, "hello")) as f:
@@ -170,7 +171,8 @@ def test_corrupt_blob_is_rejected_and_nothing_stored(engine_config, oci_builder,
     path = os.path.join(
         registry.storage_dir, "docker/registry/v2/blobs/sha256", bad_digest[7:9], bad_digest[7:], "data"
     )
-    data = bytearray(open(path, "rb").read())
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
     data[len(data) // 2] ^= 0x55  # same size, different content
     with open(path, "wb") as f:
         f.write(data)
@@ -182,8 +184,9 @@ def test_corrupt_blob_is_rejected_and_nothing_stored(engine_config, oci_builder,
         store.lookup(ref)
     assert not store.has_layer(built.images[0].diff_ids[1])
     assert os.listdir(store.tmp_dir) == []
-    index = json.load(open(store.index_path)) if os.path.exists(store.index_path) else {"images": {}}
-    assert index["images"] == {}
+    if os.path.exists(store.index_path):
+        with open(store.index_path) as f:
+            assert json.load(f)["images"] == {}
 
 
 _CONCURRENT = """
@@ -203,8 +206,13 @@ def test_concurrent_pulls_are_consistent(engine_root, oci_builder, busybox_image
     ref, built = oci_builder.push("concurrent/img:v1", layers, {})
     refs = [ref, busybox_image] * 3
     procs = [
-        subprocess.Popen([sys.executable, "-c", _CONCURRENT, engine_root, r], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=os.getcwd())
+        subprocess.Popen(
+            [sys.executable, "-c", _CONCURRENT, engine_root, r],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=os.getcwd(),
+        )
         for r in refs
     ]
     results = [p.communicate(timeout=120) for p in procs]

@@ -10,6 +10,7 @@ Kept inside image/ on purpose (it is the only user, and the engine's libc bindin
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -116,9 +117,7 @@ def _walk_in_root(root_fd: int, path: str, flags: int) -> int:
                 continue
             if last:
                 return os.open(comp, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
-            stack.append(
-                os.open(comp, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
-            )
+            stack.append(os.open(comp, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1]))
         return os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[-1])
     finally:
         for fd in stack:
@@ -150,10 +149,9 @@ def open_parent(root_fd: int, path: str, create: bool = True, mode: int = 0o755)
             try:
                 nfd = open_in_root(root_fd, prefix)
             except FileNotFoundError:
-                try:
+                # FileExistsError: e.g. a dangling symlink; the open below fails then, as it should.
+                with contextlib.suppress(FileExistsError):
                     os.mkdir(comp, mode, dir_fd=fd)
-                except FileExistsError:
-                    pass  # e.g. a dangling symlink: the open below fails, as it should
                 nfd = open_in_root(root_fd, prefix)
             os.close(fd)
             fd = nfd

@@ -221,7 +221,7 @@ class LayerUnpacker:
         self.root_fd = os.open(self.dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             try:
-                tar = tarfile.open(fileobj=stream, mode="r|", bufsize=64 * 1024)
+                tar = tarfile.open(fileobj=stream, mode="r|", bufsize=64 * 1024)  # noqa: SIM115 - with below
             except tarfile.ReadError as exc:
                 raise IntegrityError(f"layer is not a valid tar stream: {exc}") from None
             with tar:
@@ -273,9 +273,7 @@ class LayerUnpacker:
                 self._hardlink(m, pfd, base)
                 return  # a hardlink shares the target's inode and metadata
             elif m.type in (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE):
-                kind = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK}.get(
-                    m.type, stat.S_IFIFO
-                )
+                kind = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK}.get(m.type, stat.S_IFIFO)
                 os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
             else:
                 self.stats.warnings.append(f"skipped {m.name!r}: unsupported tar entry type {m.type!r}")
@@ -297,9 +295,7 @@ class LayerUnpacker:
         self._set_metadata(pfd, base, m, times=False)
 
     def _write_file(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, base: str) -> None:
-        fd = os.open(
-            base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd
-        )
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
             src = tar.extractfile(m)
             if src is not None:
@@ -351,9 +347,7 @@ class LayerUnpacker:
         is_symlink = m.type == tarfile.SYMTYPE
         if self.same_owner:
             os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-        xattrs = {
-            k[len("SCHILY.xattr.") :]: v for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")
-        }
+        xattrs = {k[len("SCHILY.xattr.") :]: v for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr.")}
         # Via /proc/self/fd/<parent>/<base>: the parent is a trusted fd, the last component not followed.
         proc_path = f"/proc/self/fd/{pfd}/{base}"
         for key, value in xattrs.items():
@@ -441,7 +435,7 @@ def unpack_layer(
         if blob_reader is not None:
             _check_quietly(blob_reader)
         raise IntegrityError(f"cannot unpack layer {blob_digest or ''}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - zlib.error, ZstdError, tarfile errors, EOFError
+    except Exception as exc:
         if blob_reader is not None:
             _check_quietly(blob_reader)
         raise IntegrityError(f"corrupt layer data {blob_digest or ''}: {exc}") from None
@@ -461,7 +455,7 @@ def _check_quietly(reader: DigestReader) -> None:
         reader.verify()
     except IntegrityError:
         raise
-    except Exception:  # noqa: BLE001 - the original error is more informative
+    except Exception:
         pass
 
 

@@ -103,8 +103,7 @@ def choose_manifest(index: dict, wanted: Platform) -> dict:
     if best is not None:
         return best
     raise UnsupportedError(
-        f"no matching manifest for {wanted} in the manifest list entries"
-        f" (offered: {', '.join(offered) or 'none'})"
+        f"no matching manifest for {wanted} in the manifest list entries (offered: {', '.join(offered) or 'none'})"
     )
 
 
@@ -162,7 +161,7 @@ def pull(
                 # cannot fix them).
                 failures.append((endpoint.url, exc))
     notfound = [exc for _url, exc in failures if isinstance(exc, ImageNotFound)]
-    last_url, last = failures[-1]
+    last = failures[-1][1]
     if len(failures) == 1:
         raise last
     detail = "; ".join(f"{url}: {exc}" for url, exc in failures)
@@ -211,12 +210,10 @@ def _pull_from(
     blobs.append((config_digest, config_bytes))
     diff_ids = list((image_config.get("rootfs") or {}).get("diff_ids") or [])
     if len(diff_ids) != len(layers):
-        raise IntegrityError(
-            f"image config of {ref} lists {len(diff_ids)} diff_ids for {len(layers)} layers"
-        )
+        raise IntegrityError(f"image config of {ref} lists {len(diff_ids)} diff_ids for {len(layers)} layers")
     image_id = config_digest if config_digest.startswith("sha256:") else compute_digest(config_bytes)
 
-    for desc, diff_id in zip(layers, diff_ids):
+    for desc, diff_id in zip(layers, diff_ids, strict=True):
         _fetch_layer(client, store, repo, desc, diff_id, emit)
 
     for digest, data in blobs:
@@ -271,7 +268,12 @@ def _fetch_layer(
                 store.commit_layer(
                     diff_id,
                     tmp,
-                    {"size": stats.size, "files": stats.files, "blob_digest": digest, "media_type": desc.get("mediaType")},
+                    {
+                        "size": stats.size,
+                        "files": stats.files,
+                        "blob_digest": digest,
+                        "media_type": desc.get("mediaType"),
+                    },
                 )
                 break
     emit(f"{short}: Pull complete")

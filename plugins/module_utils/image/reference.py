@@ -144,9 +144,7 @@ def parse_reference(text: str) -> Reference:
     if not _PATH_RE.match(path):
         raise InvalidArgument(f"invalid reference format: invalid repository name in {original!r}")
     if len(domain) + 1 + len(path) > NAME_TOTAL_LENGTH_MAX:
-        raise InvalidArgument(
-            f"invalid reference format: repository name must not be more than 255 characters"
-        )
+        raise InvalidArgument("invalid reference format: repository name must not be more than 255 characters")
     if tag is None and digest is None:
         tag = DEFAULT_TAG
     return Reference(domain=domain, path=path, tag=tag, digest=digest)

@@ -69,7 +69,7 @@ def _host_matches(host: str, patterns: Iterable[str]) -> bool:
         pat = pat.strip()
         if "://" in pat:
             pat = urllib.parse.urlsplit(pat).netloc
-        if pat == host or pat == hostname:
+        if pat in (host, hostname):
             return True
         if "/" in pat:  # CIDR, as Docker's insecure-registries allows
             try:
@@ -127,7 +127,9 @@ _CHALLENGE_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 def parse_www_authenticate(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="...",service="...",scope="..."`` -> ("bearer", {...})."""
     scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _CHALLENGE_RE.finditer(rest)}
+    params = {
+        m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _CHALLENGE_RE.finditer(rest)
+    }
     return scheme.lower(), params
 
 
@@ -329,10 +331,9 @@ class RegistryClient:
             parts = urllib.parse.urlsplit(url)
             if parts.scheme not in ("http", "https"):
                 raise RegistryError(f"refusing to follow URL with scheme {parts.scheme!r}: {url}")
-            if parts.scheme == "http" and parts.netloc != self.endpoint.host:
-                # Plain HTTP to a third host (redirect target) only under the same policy as registries.
-                if not is_loopback_host(parts.netloc):
-                    raise RegistryError(f"refusing to follow a redirect to plain HTTP: {url}")
+            # Plain HTTP to a third host (a redirect target) only if it is loopback.
+            if parts.scheme == "http" and parts.netloc != self.endpoint.host and not is_loopback_host(parts.netloc):
+                raise RegistryError(f"refusing to follow a redirect to plain HTTP: {url}")
             send = dict(headers)
             if parts.netloc != trusted_host:
                 send.pop("Authorization", None)
@@ -424,7 +425,7 @@ class RegistryClient:
     # registry API
 
     def ping(self) -> None:
-        status, rheaders, body = self.request_url("GET", f"{self.endpoint.url}/v2/", trusted_host=self.endpoint.host)
+        status, rheaders, _body = self.request_url("GET", f"{self.endpoint.url}/v2/", trusted_host=self.endpoint.host)
         if status == 401:
             self.auth.challenged(self.endpoint.host, rheaders.get("www-authenticate"))
         elif status != 200:
@@ -439,7 +440,11 @@ class RegistryClient:
         if status == 200:
             media = rheaders.get("content-type", "").split(";")[0].strip()
             return body, media, rheaders.get("docker-content-digest")
-        raise self._error(status, body, f"manifest for {repo}:{reference}" if ":" not in reference else f"manifest {reference} of {repo}")
+        raise self._error(
+            status,
+            body,
+            f"manifest for {repo}:{reference}" if ":" not in reference else f"manifest {reference} of {repo}",
+        )
 
     def open_blob(self, repo: str, digest: str) -> BlobStream:
         scope = f"repository:{repo}:pull"

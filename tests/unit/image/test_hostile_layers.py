@@ -12,10 +12,10 @@ import stat
 import tarfile
 
 import pytest
-
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import EngineError
 from ansible_collections.pycontainer.engine.plugins.module_utils.image import _safepath
 from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers import unpack_layer
+
 from tests.fixtures.images import Dir, File, Hardlink, Opaque, Symlink, TarEntry, Whiteout, build_tar
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -35,7 +35,8 @@ def snapshot(top: str, skip: str) -> dict:
             st = os.lstat(path)
             content = None
             if stat.S_ISREG(st.st_mode):
-                content = hashlib.sha256(open(path, "rb").read()).hexdigest()
+                with open(path, "rb") as f:
+                    content = hashlib.sha256(f.read()).hexdigest()
             elif stat.S_ISLNK(st.st_mode):
                 content = os.readlink(path)
             try:
@@ -43,7 +44,14 @@ def snapshot(top: str, skip: str) -> dict:
             except OSError:
                 xattrs = []
             result[os.path.relpath(path, top)] = (
-                st.st_mode, st.st_uid, st.st_gid, st.st_nlink, st.st_mtime_ns, st.st_size, content, xattrs,
+                st.st_mode,
+                st.st_uid,
+                st.st_gid,
+                st.st_nlink,
+                st.st_mtime_ns,
+                st.st_size,
+                content,
+                xattrs,
             )
     return result
 
