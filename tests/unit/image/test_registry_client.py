@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import (
     ImageNotFound,
@@ -40,7 +39,7 @@ class Server:
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 server.log.append((self.path, dict(self.headers), self.client_address[1]))
                 route = server.routes.get(urlsplit(self.path).path)
                 if route is None:
@@ -142,9 +141,9 @@ def test_basic_auth(servers):
 
 def test_wrong_credentials_is_an_error_not_a_loop(servers):
     reg = servers({"/v2/a/manifests/t": lambda h: h.reply(401, b"", {"WWW-Authenticate": 'Basic realm="r"'})})
-    with RegistryClient(Endpoint("http", reg.host), auth=Authenticator(lambda host: ("u", "bad"))) as client:
-        with pytest.raises(RegistryError, match="pull access denied"):
-            client.get_manifest("a", "t")
+    client = RegistryClient(Endpoint("http", reg.host), auth=Authenticator(lambda host: ("u", "bad")))
+    with client, pytest.raises(RegistryError, match="pull access denied"):
+        client.get_manifest("a", "t")
     assert len(reg.log) == 2
 
 
@@ -177,9 +176,9 @@ def test_not_found_and_unreachable(servers):
     with RegistryClient(Endpoint("http", reg.host)) as client, pytest.raises(ImageNotFound, match="not found"):
         client.get_manifest("a", "t")
     reg.close()
-    with RegistryClient(Endpoint("http", reg.host), backoff=0.01) as client:
-        with pytest.raises(RegistryError, match="cannot reach"):
-            client.get_manifest("a", "t")
+    client = RegistryClient(Endpoint("http", reg.host), backoff=0.01)
+    with client, pytest.raises(RegistryError, match="cannot reach"):
+        client.get_manifest("a", "t")
 
 
 def test_endpoints_policy():
