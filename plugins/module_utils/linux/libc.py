@@ -8,9 +8,12 @@ opened lazily so importing this module costs only the (pre-parsed) cffi type tab
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ._libc_ffi import ffi
+
+TYPE_CHECKING = False  # typing costs ~4 ms to import; only type checkers need it here
+if TYPE_CHECKING:
+    from typing import Any
 
 # --- clone/unshare flags (linux/sched.h) ---
 CLONE_NEWNS = 0x00020000

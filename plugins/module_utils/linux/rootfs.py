@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass, field
 
 from . import libc, mounts
 
@@ -33,17 +32,6 @@ DEV_SYMLINKS = {
     "core": "/proc/kcore",
 }
 _NOSUID_NODEV_NOEXEC = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
-
-
-@dataclass
-class RootfsConfig:
-    rootfs: str  # host path of the mounted overlay (a mount point)
-    etc_files: dict[str, str] = field(default_factory=dict)  # container path -> host file
-    masked_paths: list[str] = field(default_factory=list)
-    readonly_paths: list[str] = field(default_factory=list)
-    readonly_rootfs: bool = False
-    shm_size: int = 64 * 1024 * 1024
-    cwd: str = "/"
 
 
 def _real_dir(path: str, mode: int = 0o755) -> None:
@@ -147,16 +135,20 @@ def ensure_cwd(cwd: str) -> None:
     os.makedirs(cwd, 0o755, exist_ok=True)
 
 
-def setup(cfg: RootfsConfig) -> None:
-    """Everything from the mounted overlay to the final view (see the module docstring for the order)."""
-    host_files = {path: os.path.realpath(src) for path, src in cfg.etc_files.items()}
-    pivot(cfg.rootfs)
-    setup_dev(cfg.shm_size)
+def setup(rootfs: str, *, etc_files: dict[str, str], masked: list[str], readonly: list[str],
+          readonly_rootfs: bool, shm_size: int, cwd: str) -> None:
+    """From the overlay mounted on ``rootfs`` (host path) to the final view; see the module docstring.
+
+    ``etc_files`` maps container paths to host files; ``masked``/``readonly`` are container paths.
+    """
+    host_files = {path: os.path.realpath(src) for path, src in etc_files.items()}
+    pivot(rootfs)
+    setup_dev(shm_size)
     setup_proc_sys()
     bind_host_files(host_files)
     detach_old_root()
-    mask_paths(cfg.masked_paths)
-    readonly_paths(cfg.readonly_paths)
-    ensure_cwd(cfg.cwd)
-    if cfg.readonly_rootfs:
+    mask_paths(masked)
+    readonly_paths(readonly)
+    ensure_cwd(cwd)
+    if readonly_rootfs:
         mounts.remount_readonly("/")
