@@ -226,3 +226,30 @@ def test_concurrent_pulls_are_consistent(engine_root, oci_builder, busybox_image
     assert len(glob.glob(os.path.join(store.layers_dir, "*.json"))) == 5
     for diff_id in built.images[0].diff_ids:
         assert store.has_layer(diff_id)
+
+
+def test_killed_pull_leaves_nothing_visible(engine_root, oci_builder):
+    import signal
+    import time
+
+    big = [[File("big1", os.urandom(24 << 20))], [File("big2", os.urandom(24 << 20))]]
+    ref, built = oci_builder.push("killed/img:v1", big, {}, compression="none")
+    store = ImageStore(EngineConfig(root=engine_root).paths.images)
+    proc = subprocess.Popen([sys.executable, "-c", _CONCURRENT, engine_root, ref], cwd=os.getcwd())
+    deadline = time.monotonic() + 30
+    # Kill it while it is writing the second layer (the first one is already committed by then).
+    while time.monotonic() < deadline and proc.poll() is None:
+        work = glob.glob(os.path.join(store.tmp_dir, "pull-*", "big2"))
+        if work and os.path.getsize(work[0]) > 0:
+            break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if not work:
+        pytest.skip("the pull finished before it could be killed")
+    assert store.list() == []
+    assert store.has_layer(built.images[0].diff_ids[0]) and not store.has_layer(built.images[0].diff_ids[1])
+    # The next pull sweeps the dead one's work dir and completes.
+    record = pull(store, parse_reference(ref), EngineConfig(root=engine_root))
+    assert record.id == built.images[0].config_digest
+    assert os.listdir(store.tmp_dir) == []
