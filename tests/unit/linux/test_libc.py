@@ -1,0 +1,110 @@
+"""The syscall layer: generated cffi module, wrappers and errno reporting (real kernel)."""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import os
+import socket
+
+import pytest
+from ansible_collections.pycontainer.engine.plugins.module_utils.linux import _libc_ffi, libc
+
+from .helpers import in_child
+
+LINUX_DIR = os.path.dirname(libc.__file__)
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+def test_generated_ffi_module_is_up_to_date(tmp_path):
+    spec = importlib.util.spec_from_file_location("_libc_build", os.path.join(LINUX_DIR, "_libc_build.py"))
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    out = build.build(str(tmp_path))
+    with open(out) as fresh, open(os.path.join(LINUX_DIR, "_libc_ffi.py")) as committed:
+        assert fresh.read() == committed.read(), "run plugins/module_utils/linux/_libc_build.py and commit"
+
+
+def test_generated_ffi_version_is_accepted_by_old_backends():
+    # cffi backends accept _version 0x2601..0x28FF from 1.8 on (Debian 12 ships 1.15.1).
+    with open(_libc_ffi.__file__) as f:
+        assert "_version = 0x2601," in f.read()
+
+
+def test_errors_carry_errno():
+    with pytest.raises(OSError) as ei:
+        libc.umount2("/nonexistent-mount-point-for-test")
+    assert ei.value.errno in (errno.ENOENT, errno.EPERM)
+    assert ei.value.filename == "/nonexistent-mount-point-for-test"
+
+
+def test_prctl_and_capget():
+    assert libc.prctl(libc.PR_CAPBSET_READ, 0) in (0, 1)
+    eff, perm, _inh = libc.capget()
+    assert eff & ~perm == 0
+
+
+@root_only
+def test_unshare_uts_sethostname_is_private():
+    def child():
+        libc.unshare(libc.CLONE_NEWUTS)
+        libc.sethostname("unit-test-host")
+        return socket.gethostname()
+
+    before = socket.gethostname()
+    assert in_child(child) == "unit-test-host"
+    assert socket.gethostname() == before
+
+
+@root_only
+def test_capability_bounding_set_drop_and_capset():
+    from ansible_collections.pycontainer.engine.plugins.module_utils.linux import capabilities
+
+    def child():
+        capabilities.restrict(capabilities.numbers(["CHOWN", "CAP_KILL"]))
+        bounding = [c for c in range(capabilities.last_cap() + 1) if libc.prctl(libc.PR_CAPBSET_READ, c)]
+        return bounding, libc.capget()[2]
+
+    assert in_child(child) == ([0, 5], 0)
+
+
+def test_capability_names():
+    from ansible_collections.pycontainer.engine.plugins.module_utils.linux import capabilities
+    from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.spec import DEFAULT_CAPABILITIES
+
+    assert sum(1 << n for n in capabilities.numbers(DEFAULT_CAPABILITIES)) == 0xA80425FB
+    with pytest.raises(ValueError):
+        capabilities.numbers(["CAP_NOPE"])
+
+
+@root_only
+def test_interface_up_in_new_netns():
+    def child():
+        libc.unshare(libc.CLONE_NEWNET)
+        libc.interface_up("lo")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))  # only works with lo up
+        return s.getsockname()[0]
+
+    assert in_child(child) == "127.0.0.1"
+
+
+def test_interface_up_unknown_interface():
+    with pytest.raises(OSError) as ei:
+        libc.interface_up("nosuchif0")
+    assert ei.value.errno == errno.ENODEV
+
+
+@root_only
+def test_close_range_cloexec():
+    fd = os.open("/dev/null", os.O_RDONLY)
+    os.set_inheritable(fd, True)
+
+    def child():
+        libc.close_range(fd, fd, libc.CLOSE_RANGE_CLOEXEC)
+        return os.get_inheritable(fd)
+
+    try:
+        assert in_child(child) is False
+    finally:
+        os.close(fd)
