@@ -253,3 +253,24 @@ def test_killed_pull_leaves_nothing_visible(engine_root, oci_builder):
     record = pull(store, parse_reference(ref), EngineConfig(root=engine_root))
     assert record.id == built.images[0].config_digest
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_layers_stack_as_overlay_lowerdirs(engine_config, oci_builder, tmp_path):
+    """Whiteouts and opaque dirs produced by the unpacker mean what they should to overlayfs."""
+    from tests.fixtures.images import Opaque
+
+    base = [Dir("etc"), File("etc/a", "a"), File("etc/b", "b"), Dir("opt"), File("opt/old", "old")]
+    top = [Whiteout("etc/a"), Opaque("opt"), Dir("opt"), File("opt/new", "new")]
+    ref, _ = oci_builder.push("overlay/img:v1", [base, top], {})
+    store, record, _ = do_pull(engine_config, ref)
+    lower = ":".join(reversed(store.layer_dirs(record)))  # overlayfs wants the top layer first
+    merged, upper, work = (tmp_path / n for n in ("m", "u", "w"))
+    for d in (merged, upper, work):
+        d.mkdir()
+    opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True)
+    try:
+        assert sorted(os.listdir(merged / "etc")) == ["b"]
+        assert sorted(os.listdir(merged / "opt")) == ["new"]
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
