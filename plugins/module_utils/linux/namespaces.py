@@ -43,10 +43,9 @@ def new_pid_namespace_for_children() -> Iterator[None]:
     try:
         libc.unshare(libc.CLONE_NEWPID)
         try:
-            yield
+            yield  # (a child forked here must _exit, never leave the block)
         finally:
-            if os.getpid() != 1:  # never in the forked child
-                libc.setns(own, libc.CLONE_NEWPID)
+            libc.setns(own, libc.CLONE_NEWPID)
     finally:
         os.close(own)
 

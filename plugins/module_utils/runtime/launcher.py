@@ -78,10 +78,13 @@ def start(spec: ContainerSpec, stdin: int | None, stdout: int, stderr: int, *,
     try:
         with namespaces.new_pid_namespace_for_children():
             pid = os.fork()
-            if pid == 0:  # the container's PID 1; never returns
-                os.close(report_r)
-                os.close(go_w)
-                init.run(init.InitContext(spec, (stdin, stdout, stderr), go_r), steps, report_w)
+            if pid == 0:  # the container's PID 1: must never return into the caller's code
+                try:
+                    os.close(report_r)
+                    os.close(go_w)
+                    init.run(init.InitContext(spec, (stdin, stdout, stderr), go_r), steps, report_w)
+                finally:
+                    os._exit(125)
     except OSError as exc:
         for fd in (report_r, report_w, go_r, go_w):
             os.close(fd)
