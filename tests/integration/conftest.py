@@ -1,0 +1,30 @@
+"""Every integration test runs under the leak check: it must leave the host as it found it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.leakcheck import HostState, leaks_after
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request, registry):
+    """Fail the test if it leaves mounts, processes, netns, links, nft tables or cgroups behind.
+
+    Depends on ``registry`` so the session's registry is up before the first snapshot.
+    """
+    if os.geteuid() != 0:
+        pytest.fail("integration tests need root")
+    before = HostState.capture()
+    yield
+    leaks = leaks_after(before)
+    if leaks:
+        pytest.fail(f"test left host state behind: {leaks}")
