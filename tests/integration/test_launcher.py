@@ -302,6 +302,14 @@ def test_root_gets_docker_default_capabilities(lower, tmp_path):
 
 def test_cwd_is_created(lower, tmp_path):
     assert run(make_spec(lower, tmp_path, ["pwd"], cwd="/work/dir")) == (0, "/work/dir\n")
+    assert run(make_spec(lower, tmp_path, ["pwd"], cwd="")) == (0, "/\n")
+
+
+def test_cwd_not_accessible_for_user(lower, tmp_path):
+    spec = make_spec(lower, tmp_path, ["pwd"], cwd="/root", uid=1000, gid=1000)
+    os.chmod(os.path.join(lower, "root"), 0o700)
+    with pytest.raises(EngineError, match="chdir to cwd"):
+        launcher.start(spec, None, 1, 2)
 
 
 def test_readonly_rootfs(lower, tmp_path):

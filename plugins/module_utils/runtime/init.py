@@ -140,7 +140,7 @@ def mount_rootfs(ctx: InitContext) -> None:
     s = ctx.spec
     mounts.mount_overlay(s.lower_dirs, s.upper_dir, s.work_dir, s.rootfs)
     rootfs.setup(s.rootfs, etc_files=s.etc_files, masked=s.masked_paths, readonly=s.readonly_paths,
-                 readonly_rootfs=s.readonly_rootfs, shm_size=s.shm_size, cwd=s.process.cwd)
+                 readonly_rootfs=s.readonly_rootfs, shm_size=s.shm_size, cwd=_cwd(s))
 
 
 def restrict_capabilities(ctx: InitContext) -> None:
@@ -155,11 +155,16 @@ def switch_user(ctx: InitContext) -> None:
     os.setresuid(p.uid, p.uid, p.uid)
 
 
+def _cwd(spec: ContainerSpec) -> str:
+    return os.path.join("/", spec.process.cwd or "/")  # "" (image without WORKDIR) means "/"
+
+
 def enter_cwd(ctx: InitContext) -> None:
+    cwd = _cwd(ctx.spec)
     try:
-        os.chdir(ctx.spec.process.cwd)
+        os.chdir(cwd)
     except OSError as exc:
-        raise ExecFailed(SETUP, f"chdir to cwd ({ctx.spec.process.cwd!r}) set in config.json failed: "
+        raise ExecFailed(SETUP, f"chdir to cwd ({cwd!r}) set in config.json failed: "
                                 f"{exc.strerror.lower() if exc.strerror else exc}") from None
 
 
