@@ -341,3 +341,59 @@ def test_many_layers_exceeding_mount_options_page(lower, tmp_path):
     assert len(":".join(layers)) > 4096
     code, out = run(make_spec(layers, tmp_path, ["sh", "-c", "ls /files | wc -l; cat /files/top"]))
     assert (code, out.split()) == (0, ["121", "119"])  # 120 files + top; the last layer is the topmost
+
+
+def test_container_survives_launcher_crash_and_leaves_no_mount(lower, tmp_path):
+    """The overlay lives only in the container's mount namespace: a launcher that dies right after start
+    leaves the container running (adopted by init) and nothing mounted on the host."""
+    import subprocess
+    import sys
+
+    spec = make_spec(lower, tmp_path, ["sleep", "30"])
+    code = (
+        "import os, sys, pickle\n"
+        "from ansible_collections.pycontainer.engine.plugins.module_utils.runtime import launcher\n"
+        "spec = pickle.loads(sys.stdin.buffer.read())\n"
+        "null = os.open('/dev/null', os.O_WRONLY)\n"
+        "p = launcher.start(spec, None, null, null)\n"
+        "print(p.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    import pickle
+
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(spec), capture_output=True,
+                         check=True).stdout
+    pid = int(out)
+    try:
+        assert _ppid(str(pid)) == 1 or os.path.exists(f"/proc/{pid}")
+        assert launcher.mounts.mountpoints_under(spec.container_dir) == []
+        with open(f"/proc/{pid}/root/etc/passwd") as f:  # the running rootfs is reachable via /proc
+            assert f.read().startswith("root:")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not os.path.exists(f"/proc/{pid}")
+    assert run(make_spec(lower, tmp_path, ["true"])) == (0, "")  # upper/work free again
+
+
+def test_join_namespaces_of_running_container(lower, tmp_path):
+    import socket
+
+    from ansible_collections.pycontainer.engine.plugins.module_utils.linux import namespaces
+
+    from ..unit.linux.helpers import in_child
+
+    spec = make_spec(lower, tmp_path, ["sleep", "30"], hostname="joined")
+    proc = launcher.start(spec, None, 1, 2)
+    try:
+        def child():
+            namespaces.join(proc.pid, ["uts", "ipc", "network", "mount"])
+            return socket.gethostname(), sorted(os.listdir("/")), os.listdir("/sys/class/net")
+
+        assert in_child(child) == ("joined", ["bin", "dev", "etc", "proc", "root", "sys", "tmp"], ["lo"])
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        launcher.wait(proc)
+        launcher.cleanup(spec)
