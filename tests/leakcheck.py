@@ -16,6 +16,23 @@ from dataclasses import dataclass
 # Long-lived helpers the session fixtures start on purpose.
 _ALLOWED_COMMANDS = {"docker-registry", "registry"}
 
+# Every process this test run starts inherits this marker (set by tests/conftest.py); a container's processes
+# do not (they get the container's environment) but live in another pid namespace. Only those two kinds
+# count, so that unrelated activity on the machine is never taken for a leak.
+RUN_MARKER = "PYCONTAINER_TEST_RUN"
+_OWN_PIDNS = os.readlink("/proc/self/ns/pid")
+
+
+def _ours(pid: str) -> bool:
+    try:
+        if os.readlink(f"/proc/{pid}/ns/pid") != _OWN_PIDNS:
+            return True
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            marker = f"{RUN_MARKER}={os.environ.get(RUN_MARKER, '')}".encode()
+            return marker in f.read().split(b"\0")
+    except OSError:
+        return False
+
 
 def _mounts() -> set[str]:
     with open("/proc/self/mountinfo") as f:
@@ -33,8 +50,9 @@ def _processes() -> set[tuple[int, str]]:
         except OSError:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        state = stat[stat.rindex(")") + 2]
-        if state in "ZX" or comm in _ALLOWED_COMMANDS:
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        # Kernel threads (children of kthreadd) come and go and rename themselves.
+        if state in "ZX" or comm in _ALLOWED_COMMANDS or entry == "2" or ppid == "2" or not _ours(entry):
             continue
         found.add((int(entry), comm))
     return found

@@ -43,7 +43,9 @@ def container_status(record: ContainerRecord, now: float | None = None) -> str:
 def container_row(record: ContainerRecord, trunc: bool = True, now: float | None = None) -> dict[str, Any]:
     """The fields `docker ps --format` knows, with Docker's spelling and formatting."""
     now = time.time() if now is None else now
-    command = " ".join(record.config.args)
+    # Docker quotes the arguments that hold a space: sh -c 'exit 4'
+    args = record.config.args
+    command = " ".join(args[:1] + [f"'{a}'" if " " in a else a for a in args[1:]])
     labels = ",".join(f"{k}={v}" for k, v in sorted(record.config.labels.items()))
     return {
         "Command": _quote(_ellipsis(command, 20) if trunc else command),

@@ -48,8 +48,32 @@ def test_exit_codes_are_dockers(cli, pulled):
         'exec: "no-such-command": executable file not found in $PATH')
     not_executable = cli("run", "--rm", pulled, "/etc/passwd")
     assert not_executable.returncode == 126, not_executable.stderr
-    killed = cli("run", "--rm", pulled, "sh", "-c", "kill -9 $$")
-    assert killed.returncode == 137
+
+
+def test_container_killed_by_a_signal_exits_128_plus_n(cli, pulled):
+    import subprocess
+    import time
+
+    from tests.integration.helpers import PYCONTAINER
+
+    proc = subprocess.Popen([PYCONTAINER, "--root", cli.root, "--config", cli.config, "run", "--name", "killme",
+                             pulled, "sleep", "30"])
+    try:
+        pid = 0
+        for _ in range(200):
+            inspect = cli("inspect", "--format", "{{.State.Pid}}", "killme")
+            pid = int(inspect.stdout.strip() or 0) if inspect.returncode == 0 else 0
+            if pid:
+                break
+            time.sleep(0.05)
+        assert pid, "container never reported running"
+        os.kill(pid, 9)
+        assert proc.wait(timeout=30) == 137
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Exited (137)" in cli("ps", "-a").stdout
+    cli("rm", "killme", check=True)
 
 
 def test_engine_errors_exit_125_with_one_line(cli, pulled):
