@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import os
 
-from ._libc_ffi import ffi
+from ..errors import EngineError
+
+try:
+    from ._libc_ffi import ffi
+except ImportError as _exc:  # the generated module needs only the cffi backend extension
+    raise EngineError(f"the container runtime needs cffi's backend (Debian/Ubuntu: python3-cffi-backend, "
+                      f"PyPI: cffi): {_exc}") from None
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; only type checkers need it here
 if TYPE_CHECKING:

@@ -108,3 +108,47 @@ def test_close_range_cloexec():
         assert in_child(child) is False
     finally:
         os.close(fd)
+
+
+def _collection_path(tmp_path) -> str:
+    """A sys.path entry where the engine is importable under its collection name, for other Pythons."""
+    plugins = tmp_path / "ansible_collections" / "pycontainer" / "engine" / "plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "module_utils").symlink_to(os.path.dirname(LINUX_DIR))
+    return str(tmp_path)
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="no system python3")
+def test_generated_module_works_with_the_system_cffi_backend(tmp_path):
+    """Managed hosts run the engine with their distribution's backend (Debian 12: python3-cffi-backend
+    1.15.1) and no cffi package at all."""
+    import subprocess
+
+    code = ("import _cffi_backend\n"
+            "from ansible_collections.pycontainer.engine.plugins.module_utils.linux import libc\n"
+            "print(_cffi_backend.__version__, libc.capget()[2], libc.prctl(libc.PR_CAPBSET_READ, 0))\n")
+    proc = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": _collection_path(tmp_path), "PATH": os.environ["PATH"]})
+    if "No module named '_cffi_backend'" in proc.stderr or "cffi's backend" in proc.stderr:
+        pytest.skip("system python3 has no cffi backend")
+    assert proc.returncode == 0, proc.stderr
+    version, inheritable, bounding = proc.stdout.split()
+    assert version.split(".")[:2] >= ["1", "15"] and inheritable.isdigit() and bounding in ("0", "1")
+
+
+def test_missing_backend_is_a_clear_engine_error(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['_cffi_backend'] = None\n"
+            "from ansible_collections.pycontainer.engine.plugins.module_utils.errors import EngineError\n"
+            "try:\n"
+            "    from ansible_collections.pycontainer.engine.plugins.module_utils.linux import libc\n"
+            "except EngineError as exc:\n"
+            "    print(exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": _collection_path(tmp_path), "PATH": os.environ["PATH"]})
+    assert "python3-cffi-backend" in proc.stdout, proc.stderr
