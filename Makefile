@@ -49,12 +49,13 @@ $(VENV)/.collection-linked:
 
 lint: setup
 	$(VENV)/bin/ruff check plugins tests bench
-	$(VENV)/bin/ansible-lint --offline -q playbooks roles
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint --offline -q playbooks
 
 registry: setup
 	$(PY) -m tests.fixtures.registry start --state-dir $(STATE)/registry --port $(REGISTRY_PORT)
 	@mkdir -p $(STATE)
-	@printf '{\n "registry_mirrors": ["http://127.0.0.1:%s"]\n}\n' $(REGISTRY_PORT) > $(ENGINE_CONFIG)
+	@printf '{\n "registry_mirrors": ["http://127.0.0.1:%s"],\n "blocked_registries": ["docker.io"]\n}\n' \
+		$(REGISTRY_PORT) > $(ENGINE_CONFIG)
 
 seed: registry
 	$(PY) -m tests.fixtures.images seed-busybox --registry 127.0.0.1:$(REGISTRY_PORT)

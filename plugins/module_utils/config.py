@@ -23,6 +23,9 @@ class EngineConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     # Registries that may be reached over plain HTTP (loopback always may, as with Docker).
     insecure_registries: list[str] = field(default_factory=list)
+    # Registries never contacted (as podman's registries.conf "blocked"); docker.io mirrors still are.
+    # Air-gapped hosts, and the tests, set ["docker.io"] so nothing ever leaves for Docker Hub.
+    blocked_registries: list[str] = field(default_factory=list)
     config_path: str | None = None
 
     @property
@@ -49,7 +52,7 @@ class EnginePaths:
         return os.path.join(self.root, "run")
 
 
-_KNOWN_KEYS = {"registry_mirrors", "insecure_registries", "root"}
+_KNOWN_KEYS = {"registry_mirrors", "insecure_registries", "blocked_registries", "root"}
 
 
 def load_config(config_path: str | None = None, root: str | None = None) -> EngineConfig:
@@ -75,7 +78,7 @@ def load_config(config_path: str | None = None, root: str | None = None) -> Engi
     unknown = sorted(set(data) - _KNOWN_KEYS)
     if unknown:
         raise InvalidArgument(f"engine config file {path}: unknown keys {', '.join(unknown)}")
-    for key in ("registry_mirrors", "insecure_registries"):
+    for key in ("registry_mirrors", "insecure_registries", "blocked_registries"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidArgument(f"engine config file {path}: {key} must be a list of strings")
@@ -84,5 +87,6 @@ def load_config(config_path: str | None = None, root: str | None = None) -> Engi
         root=os.path.abspath(chosen_root),
         registry_mirrors=list(data.get("registry_mirrors", [])),
         insecure_registries=list(data.get("insecure_registries", [])),
+        blocked_registries=list(data.get("blocked_registries", [])),
         config_path=path if os.path.exists(path) else None,
     )

@@ -32,7 +32,8 @@ class Cli:
 
 def write_engine_config(path: str, registry_host: str) -> str:
     with open(path, "w") as f:
-        json.dump({"registry_mirrors": [f"http://{registry_host}"]}, f)
+        # docker.io itself is blocked: tests never leave the machine, even when the mirror lacks an image.
+        json.dump({"registry_mirrors": [f"http://{registry_host}"], "blocked_registries": ["docker.io"]}, f)
     return path
 
 

@@ -33,12 +33,15 @@ def test_galaxy_build_and_install(tmp_path):
     listing = subprocess.run(["tar", "tzf", tarball], capture_output=True, text=True, check=True).stdout
     assert "plugins/module_utils/engine.py" in listing
     assert not any(part in listing for part in (".venv/", ".state/", ".collections/", "__pycache__"))
+    # Away from the repository (whose ansible.cfg already provides the collection), as a user would.
     install_dir = tmp_path / "installed"
-    install = _run("ansible-galaxy", "collection", "install", tarball, "-p", str(install_dir))
-    assert install.returncode == 0, install.stderr
     env = ansible_env()
     env["ANSIBLE_COLLECTIONS_PATH"] = str(install_dir)
     env.pop("ANSIBLE_CONFIG")
+    install = _run("ansible-galaxy", "collection", "install", tarball, "-p", str(install_dir), cwd=str(tmp_path),
+                   env=env)
+    assert install.returncode == 0, install.stderr
+    assert (install_dir / "ansible_collections/pycontainer/engine/plugins/modules/pycontainer.py").is_file()
     doc = _run("ansible-doc", "-l", "pycontainer.engine", cwd=str(tmp_path), env=env)
     assert doc.returncode == 0 and "pycontainer.engine.pycontainer_image" in doc.stdout, doc.stderr
     where = _run("ansible-doc", "pycontainer.engine.pycontainer", cwd=str(tmp_path), env=env)

@@ -87,6 +87,10 @@ def plain_http_allowed(host: str, insecure_registries: Iterable[str]) -> bool:
 def endpoints_for(domain: str, config) -> list[Endpoint]:
     """The endpoints to try, in order, for images of ``domain`` (mirrors first for docker.io)."""
     insecure = list(getattr(config, "insecure_registries", []) or [])
+    blocked = set(getattr(config, "blocked_registries", []) or [])
+    if domain in (DEFAULT_DOMAIN, "index.docker.io", DOCKER_HUB_REGISTRY) and blocked & {
+            DEFAULT_DOMAIN, "index.docker.io", DOCKER_HUB_REGISTRY}:
+        blocked.add(domain)
     result: list[Endpoint] = []
     if domain == DEFAULT_DOMAIN:
         for url in getattr(config, "registry_mirrors", []) or []:
@@ -108,8 +112,13 @@ def endpoints_for(domain: str, config) -> list[Endpoint]:
                     mirror=True,
                 )
             )
-        result.append(Endpoint("https", DOCKER_HUB_REGISTRY))
+        if domain not in blocked:
+            result.append(Endpoint("https", DOCKER_HUB_REGISTRY))
+        if not result:
+            raise RegistryError(f"registry {domain} is blocked by the engine config and no mirror is configured")
         return result
+    if domain in blocked:
+        raise RegistryError(f"registry {domain} is blocked by the engine config")
     if plain_http_allowed(domain, insecure):
         # Loopback and insecure registries: try TLS without verification first, then plain HTTP.
         # Loopback is usually plain HTTP (a test registry), so start there to avoid a useless handshake.

@@ -211,3 +211,12 @@ def test_parse_www_authenticate():
         "service": "registry.docker.io",
         "scope": "repository:a/b:pull,push",
     }
+
+
+def test_blocked_docker_io_keeps_mirrors_and_never_adds_the_upstream():
+    cfg = EngineConfig(root="/x", registry_mirrors=["http://127.0.0.1:5000"], blocked_registries=["docker.io"])
+    assert [e.host for e in endpoints_for("docker.io", cfg)] == ["127.0.0.1:5000"]
+    with pytest.raises(RegistryError, match="blocked by the engine config and no mirror"):
+        endpoints_for("docker.io", EngineConfig(root="/x", blocked_registries=["docker.io"]))
+    with pytest.raises(RegistryError, match=r"registry reg\.example is blocked"):
+        endpoints_for("reg.example", EngineConfig(root="/x", blocked_registries=["reg.example"]))
