@@ -9,13 +9,15 @@ STATE := $(CURDIR)/.state
 REGISTRY_PORT ?= 5000
 DEBIAN_PACKAGES := docker-registry skopeo busybox-static nftables libnftables1 libseccomp2 python3-venv \
 	golang-github-containers-common iproute2 procps curl util-linux
-ENGINE_CONFIG := $(STATE)/engine.json
+# The engine's default config file: the demo points its docker.io mirror at the local registry, as a user would
+# point Docker's registry-mirrors at a site mirror (other keys already in the file are kept).
+ENGINE_CONFIG := /etc/pycontainer/engine.json
 
 .PHONY: demo test setup packages venv lint unit integration registry seed clean-state
 
 ## Set up and run the main job: a local registry seeded with busybox, then playbooks/hello.yml.
 demo: setup registry seed
-	$(VENV)/bin/ansible-playbook playbooks/hello.yml -e pycontainer_config=$(ENGINE_CONFIG)
+	$(VENV)/bin/ansible-playbook playbooks/hello.yml
 
 ## Run every test suite; non-zero on any failure.
 test: setup lint
@@ -53,9 +55,7 @@ lint: setup
 
 registry: setup
 	$(PY) -m tests.fixtures.registry start --state-dir $(STATE)/registry --port $(REGISTRY_PORT)
-	@mkdir -p $(STATE)
-	@printf '{\n "registry_mirrors": ["http://127.0.0.1:%s"],\n "blocked_registries": ["docker.io"]\n}\n' \
-		$(REGISTRY_PORT) > $(ENGINE_CONFIG)
+	$(PY) -m tests.fixtures.registry configure-mirror --config $(ENGINE_CONFIG) --mirror http://127.0.0.1:$(REGISTRY_PORT)
 
 seed: registry
 	$(PY) -m tests.fixtures.images seed-busybox --registry 127.0.0.1:$(REGISTRY_PORT)
