@@ -7,8 +7,9 @@ import shlex
 import threading
 from typing import Any
 
-from .engine import CreateOptions, Engine, Stdio
+from .engine import Engine
 from .errors import ContainerFailed, ContainerNotFound, InvalidArgument, UnsupportedError
+from .runtime.service import CreateOptions, Stdio
 from .views import inspect_container
 
 
@@ -57,7 +58,7 @@ def _capture(engine: Engine, record) -> tuple[int, str]:
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        status = engine.start_attached(record, Stdio(stdin=None, stdout=write_fd, stderr=write_fd))
+        status = engine.containers.start_attached(record, Stdio(stdin=None, stdout=write_fd, stderr=write_fd))
     finally:
         os.close(write_fd)
         reader.join()
@@ -68,7 +69,7 @@ def manage_container(engine: Engine, params: dict[str, Any], check_mode: bool) -
     state = params.get("state") or "started"
     name = params["name"]
     try:
-        existing = engine.lookup_container(name)
+        existing = engine.containers.lookup(name)
     except ContainerNotFound:
         existing = None
     before = inspect_container(existing) if existing else {}
@@ -78,7 +79,7 @@ def manage_container(engine: Engine, params: dict[str, Any], check_mode: bool) -
         if existing:
             result.update(changed=True, actions=[f"Removed container {name}"])
             if not check_mode:
-                engine.remove_container(existing.id, force=True)  # community.docker removes a running one too
+                engine.containers.remove(existing.id, force=True)  # community.docker removes a running one too
         result["diff"] = {"before": before, "after": {}}
         result["container"] = {}
         return result
@@ -99,15 +100,15 @@ def manage_container(engine: Engine, params: dict[str, Any], check_mode: bool) -
         return result
     if existing:
         # Running to completion again: a fresh container, so the result never depends on leftovers.
-        engine.remove_container(existing.id)
-    record = engine.create_container(options)
+        engine.containers.remove(existing.id)
+    record = engine.containers.create(options)
     status, output = _capture(engine, record)
     removed = False
     if params.get("cleanup"):
-        engine.remove_container(record.id)
+        engine.containers.remove(record.id)
         removed = True
         result["actions"].append(f"Removed container {name}")
-    container = inspect_container(record) if removed else inspect_container(engine.lookup_container(record.id))
+    container = inspect_container(record) if removed else inspect_container(engine.containers.lookup(record.id))
     container["Output"] = output
     result.update(container=container, output=output, status=status)
     result["diff"] = {"before": before, "after": container}

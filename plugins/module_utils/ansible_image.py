@@ -23,7 +23,7 @@ def ensure_image_present(engine: Engine, params: dict[str, Any], check_mode: boo
     reference = image_reference(params["name"], params.get("tag"))
     familiar = parse_reference(reference).familiar  # validates the reference before anything else
     try:
-        before = engine.inspect_image(reference)
+        before = engine.images.inspect(reference)
     except ImageNotFound:
         before = None
     result: dict[str, Any] = {"changed": False, "actions": []}
@@ -36,7 +36,7 @@ def ensure_image_present(engine: Engine, params: dict[str, Any], check_mode: boo
             # Without pulling we cannot know the remote ID cheaply yet: report the present image unchanged.
             result["image"] = inspect_image(before)
     else:
-        after = engine.pull(reference, platform=params.get("platform"))
+        after = engine.images.pull(reference, platform=params.get("platform"))
         result["image"] = inspect_image(after)
         if before is None or before.id != after.id:
             result.update(changed=True, actions=[f"Pulled image {familiar}"])

@@ -123,3 +123,16 @@ def _layer_dirs(root: str) -> list[str]:
     for base, dirs, _files in os.walk(os.path.join(root, "images")):
         found += [os.path.join(base, d) for d in dirs]
     return found
+
+
+def test_actions_are_recorded_as_events(cli, busybox_image):
+    cli("pull", "-q", busybox_image, check=True)
+    cli("run", "--rm", "--name", "evented", busybox_image, "sh", "-c", "exit 2")
+    from ansible_collections.pycontainer.engine.plugins.module_utils.events import EventJournal
+
+    events = list(EventJournal(os.path.join(cli.root, "events")).read())
+    assert [(e["Type"], e["Action"]) for e in events] == [
+        ("image", "pull"), ("container", "create"), ("container", "start"), ("container", "die"),
+        ("container", "destroy")]
+    die = events[3]["Actor"]
+    assert die["Attributes"]["exitCode"] == "2" and die["Attributes"]["name"] == "evented"

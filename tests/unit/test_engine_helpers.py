@@ -3,11 +3,11 @@ import os
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import load_config
-from ansible_collections.pycontainer.engine.plugins.module_utils.engine import (
+from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
+from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.service import (
     container_resolv_conf,
     merge_env,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.userdb import resolve_user
 
 

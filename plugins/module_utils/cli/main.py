@@ -11,8 +11,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ..engine import CreateOptions, Engine, Stdio
+from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
+from ..runtime.service import CreateOptions, Stdio
 
 PS_COLUMNS = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
               ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")]
@@ -48,7 +49,7 @@ def cmd_pull(engine: Engine, args: argparse.Namespace) -> int:
     from ..image.reference import parse_reference
 
     reference = parse_reference(args.image)
-    engine.pull(args.image, platform=args.platform, progress=_progress(args.quiet))
+    engine.images.pull(args.image, platform=args.platform, progress=_progress(args.quiet))
     _out(str(reference))  # Docker prints the fully qualified reference last, -q or not
     return 0
 
@@ -56,7 +57,7 @@ def cmd_pull(engine: Engine, args: argparse.Namespace) -> int:
 def cmd_images(engine: Engine, args: argparse.Namespace) -> int:
     from ..views import image_rows
 
-    rows = [row for record in engine.list_images() for row in image_rows(record, trunc=not args.no_trunc)]
+    rows = [row for record in engine.images.list() for row in image_rows(record, trunc=not args.no_trunc)]
     if args.quiet:
         seen: list[str] = []
         for row in rows:
@@ -74,7 +75,7 @@ def cmd_images(engine: Engine, args: argparse.Namespace) -> int:
 def cmd_image_inspect(engine: Engine, args: argparse.Namespace) -> int:
     from ..views import inspect_image
 
-    return _inspect([inspect_image(engine.inspect_image(name)) for name in args.names], args.format)
+    return _inspect([inspect_image(engine.images.inspect(name)) for name in args.names], args.format)
 
 
 def _inspect(documents: list[dict], fmt: str | None) -> int:
@@ -140,14 +141,15 @@ def cmd_run(engine: Engine, args: argparse.Namespace) -> int:
         raise InvalidArgument("detached containers (-d) are not supported yet: run in the foreground")
     options = _create_options(args)
     stdin = 0 if args.interactive else None
-    result = engine.run(options, Stdio(stdin=stdin, stdout=1, stderr=2), progress=_progress(False, sys.stderr))
+    stdio = Stdio(stdin=stdin, stdout=1, stderr=2)
+    result = engine.containers.run(options, stdio, progress=_progress(False, sys.stderr))
     return result.exit_code
 
 
 def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
     from ..views import container_row
 
-    records = engine.list_containers(all=args.all or args.latest or args.last is not None)
+    records = engine.containers.list(all=args.all or args.latest or args.last is not None)
     if args.latest:
         records = records[:1]
     elif args.last is not None and args.last >= 0:
@@ -165,7 +167,7 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
     failed = False
     for ref in args.containers:
         try:
-            engine.remove_container(ref, force=args.force)
+            engine.containers.remove(ref, force=args.force)
             _out(ref)
         except EngineError as exc:
             _err(f"Error response from daemon: {exc}")
@@ -180,10 +182,10 @@ def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
     documents = []
     for name in args.names:
         try:
-            documents.append(inspect_container(engine.lookup_container(name)))
+            documents.append(inspect_container(engine.containers.lookup(name)))
         except ContainerNotFound:
             try:
-                documents.append(inspect_image(engine.inspect_image(name)))
+                documents.append(inspect_image(engine.images.inspect(name)))
             except ImageNotFound:
                 raise ContainerNotFound(f"No such object: {name}") from None
     return _inspect(documents, args.format)

@@ -1,0 +1,80 @@
+"""The engine's one events API: a journal on disk that every command appends to.
+
+Daemonless, so there is no event bus: each action appends one JSON line (Docker's event shape) to
+``<root>/events/events.jsonl`` with a single O_APPEND write, which the kernel never interleaves with another
+process's. The journal is bounded: past ``max_bytes`` it is rotated (under a lock) to ``events.1.jsonl``,
+and the older generation is dropped, so readers see at most two files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from .fsutil import ensure_dir, locked
+
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+
+
+class EventJournal:
+    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.path = os.path.join(directory, "events.jsonl")
+        self.rotated_path = os.path.join(directory, "events.1.jsonl")
+
+    def record(self, type: str, action: str, actor_id: str, attributes: dict[str, Any] | None = None) -> dict:
+        """Append one event and return it. Recording never fails the action it describes."""
+        now_ns = time.time_ns()
+        event = {
+            "Type": type,
+            "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": {k: str(v) for k, v in (attributes or {}).items()}},
+            "scope": "local",
+            "time": now_ns // 1_000_000_000,
+            "timeNano": now_ns,
+        }
+        line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+        try:
+            ensure_dir(self.directory, 0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, line)
+                size = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+            if size > self.max_bytes:
+                self._rotate()
+        except OSError:
+            pass  # a full disk must not turn a successful `rm` into a failure
+        return event
+
+    def _rotate(self) -> None:
+        with locked(os.path.join(self.directory, ".lock")):
+            try:
+                if os.stat(self.path).st_size > self.max_bytes:
+                    os.rename(self.path, self.rotated_path)
+            except FileNotFoundError:
+                pass
+
+    def read(self, since_ns: int = 0, until_ns: int | None = None) -> Iterator[dict]:
+        """Events in the journal between ``since_ns`` and ``until_ns`` (nanoseconds since the epoch)."""
+        for path in (self.rotated_path, self.path):
+            try:
+                with open(path, "rb") as f:
+                    lines = f.readlines()
+            except FileNotFoundError:
+                continue
+            for raw in lines:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue  # a line cut by a crash mid-write
+                if event.get("timeNano", 0) < since_ns:
+                    continue
+                if until_ns is not None and event.get("timeNano", 0) > until_ns:
+                    continue
+                yield event
