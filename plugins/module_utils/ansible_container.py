@@ -9,6 +9,7 @@ from typing import Any
 
 from .engine import Engine
 from .errors import ContainerFailed, ContainerNotFound, InvalidArgument, UnsupportedError
+from .runtime.hostconfig import HostConfig
 from .runtime.service import CreateOptions, Stdio
 from .views import inspect_container
 
@@ -39,7 +40,7 @@ def create_options(params: dict[str, Any]) -> CreateOptions:
         user=params.get("user"),
         hostname=params.get("hostname"),
         labels={str(k): str(v) for k, v in (params.get("labels") or {}).items()},
-        network_mode=params.get("network_mode") or "none",
+        host_config=HostConfig(network_mode=params.get("network_mode") or "none"),
         pull=params.get("pull") or "missing",
     )
 

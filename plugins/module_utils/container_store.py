@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .errors import Conflict, ContainerNotFound, InvalidArgument
 from .fsutil import atomic_write_json, ensure_dir, locked, read_json
+from .runtime.hostconfig import HostConfig
 
 _NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -47,8 +48,7 @@ class ContainerConfig:
     user: str
     hostname: str
     labels: dict[str, str] = field(default_factory=dict)
-    network_mode: str = "none"
-    auto_remove: bool = False
+    host_config: HostConfig = field(default_factory=HostConfig)
     tty: bool = False
     open_stdin: bool = False
 
@@ -173,6 +173,7 @@ class ContainerStore:
         if config is None:
             raise ContainerNotFound(f"No such container: {container_id}")
         state = read_json(os.path.join(directory, "state.json"), {})
+        config["host_config"] = HostConfig.from_dict(config.get("host_config"))
         record = ContainerRecord(
             config=ContainerConfig(**config), state=ContainerState(**state), directory=directory)
         return reconcile(record)

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .container_store import ContainerRecord
+from .runtime.hostconfig import HostConfig
 from .timefmt import human_duration, human_size, parse_rfc3339
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def container_row(record: ContainerRecord, trunc: bool = True, now: float | None
         "LocalVolumes": "0",
         "Mounts": "",
         "Names": record.name,
-        "Networks": record.config.network_mode,
+        "Networks": record.config.host_config.network_mode,
         "Ports": "",
         "RunningFor": human_duration(now - parse_rfc3339(record.config.created)) + " ago",
         "Size": "0B",
@@ -145,7 +146,36 @@ def inspect_container(record: ContainerRecord) -> dict[str, Any]:
             "Tty": c.tty,
             "OpenStdin": c.open_stdin,
         },
-        "HostConfig": {"NetworkMode": c.network_mode, "AutoRemove": c.auto_remove},
+        "HostConfig": host_config_view(c.host_config),
         "Mounts": [],
         "NetworkSettings": {"Networks": {}},
+    }
+
+
+def host_config_view(h: HostConfig) -> dict[str, Any]:
+    """HostConfig under Docker's names (the subset the engine supports)."""
+    return {
+        "NetworkMode": h.network_mode or "none",
+        "PidMode": h.pid_mode,
+        "IpcMode": h.ipc_mode or "private",
+        "UTSMode": h.uts_mode,
+        "Privileged": h.privileged,
+        "CapAdd": h.cap_add or None,
+        "CapDrop": h.cap_drop or None,
+        "SecurityOpt": h.security_opt or None,
+        "ReadonlyRootfs": h.read_only,
+        "Memory": h.memory,
+        "MemorySwap": h.memory_swap,
+        "NanoCpus": h.nano_cpus,
+        "CpuShares": h.cpu_shares,
+        "CpusetCpus": h.cpuset_cpus,
+        "PidsLimit": h.pids_limit or None,
+        "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in h.ulimits] or None,
+        "ShmSize": h.shm_size,
+        "Init": h.init,
+        "AutoRemove": h.auto_remove,
+        "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},
+        "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_options)},
+        "Mounts": [{"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+                   for m in h.mounts] or None,
     }

@@ -18,6 +18,7 @@ from ..container_store import (
 )
 from ..errors import Conflict, ContainerCommandError, ImageNotFound, InvalidArgument
 from ..timefmt import utc_now_rfc3339
+from .hostconfig import HostConfig
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
@@ -40,8 +41,7 @@ class CreateOptions:
     user: str | None = None
     hostname: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
-    network_mode: str = "none"
-    auto_remove: bool = False
+    host_config: HostConfig = field(default_factory=HostConfig)
     pull: str = "missing"
 
 
@@ -79,9 +79,9 @@ class ContainerService:
             cmd = options.command if options.command else image_config.get("Cmd")
         if not (entrypoint or cmd):
             raise InvalidArgument("no command specified")
-        if options.network_mode not in ("none", "host"):
+        if options.host_config.network_mode not in ("none", "host"):
             raise InvalidArgument(
-                f'network mode "{options.network_mode}" is not supported yet (supported: none, host)')
+                f'network mode "{options.host_config.network_mode}" is not supported yet (supported: none, host)')
         container_id = new_container_id()
         config = ContainerConfig(
             id=container_id,
@@ -96,8 +96,7 @@ class ContainerService:
             user=options.user if options.user is not None else (image_config.get("User") or ""),
             hostname=options.hostname or container_id[:12],
             labels={**(image_config.get("Labels") or {}), **options.labels},
-            network_mode=options.network_mode,
-            auto_remove=options.auto_remove,
+            host_config=options.host_config,
         )
         record = self.store.create(config)
         _write_etc_files(record)
@@ -149,13 +148,14 @@ class ContainerService:
         from . import launcher
 
         launcher.cleanup(spec)
-        if record.config.auto_remove:
+        if record.config.host_config.auto_remove:
             launcher.cleanup(spec, remove_layers=True)
             self.store.remove(record)
             self._event(record, "destroy")
 
     def _runtime_spec(self, record: ContainerRecord):
         from ..userdb import resolve_user
+        from .isolation import apply_host_config
         from .spec import ContainerSpec, ProcessSpec
 
         lower_dirs = self.images.layer_dirs(record.config.image)
@@ -169,11 +169,13 @@ class ContainerService:
             args=record.config.args, env=env, cwd=record.config.working_dir,
             uid=user.uid, gid=user.gid, additional_gids=user.additional_gids,
         )
-        return ContainerSpec(
+        spec = ContainerSpec(
             id=record.id, hostname=record.config.hostname, lower_dirs=lower_dirs,
-            container_dir=record.directory, process=process, network_mode=record.config.network_mode,
+            container_dir=record.directory, process=process,
             etc_files={f"/etc/{n}": os.path.join(record.directory, n) for n in ETC_FILES},
         )
+        apply_host_config(spec, record.config.host_config)
+        return spec
 
     def list(self, all: bool = False) -> list[ContainerRecord]:
         records = self.store.list()

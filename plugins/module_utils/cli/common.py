@@ -1,0 +1,39 @@
+"""What every CLI command shares: output, progress lines, inspect documents."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+
+
+def out(text: str) -> None:
+    if text:
+        sys.stdout.write(text + "\n")
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def progress(quiet: bool, stream=None) -> Callable[[str], None] | None:
+    if quiet:
+        return None
+    target = stream or sys.stdout
+
+    def emit(line: str) -> None:
+        target.write(line + "\n")
+        target.flush()
+
+    return emit
+
+
+def print_inspect(documents: list[dict], fmt: str | None) -> int:
+    if fmt:
+        from .output import render_template
+
+        out("\n".join(render_template(fmt, d) for d in documents))
+    else:
+        out(json.dumps(documents, indent=4))
+    return 0
