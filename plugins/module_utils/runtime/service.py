@@ -19,6 +19,7 @@ from ..container_store import (
 from ..errors import Conflict, ContainerCommandError, ImageNotFound, InvalidArgument
 from ..timefmt import utc_now_rfc3339
 from .hostconfig import HostConfig
+from .networking import networking_for
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
@@ -79,9 +80,7 @@ class ContainerService:
             cmd = options.command if options.command else image_config.get("Cmd")
         if not (entrypoint or cmd):
             raise InvalidArgument("no command specified")
-        if options.host_config.network_mode not in ("none", "host"):
-            raise InvalidArgument(
-                f'network mode "{options.host_config.network_mode}" is not supported yet (supported: none, host)')
+        networking_for(options.host_config.network_mode, self.config, self.events)  # refuses unknown modes early
         container_id = new_container_id()
         config = ContainerConfig(
             id=container_id,
@@ -121,7 +120,14 @@ class ContainerService:
             raise Conflict(f"container {record.id} is already running")
         spec = self._runtime_spec(record)
         try:
-            process = launcher.start(spec, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr)
+            networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
+            attachment = networking.prepare(record)
+            try:
+                process = launcher.start(spec, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr,
+                                         parent_hooks=[attachment.connect])
+            except BaseException:
+                networking.release(record)
+                raise
         except ContainerCommandError as exc:
             # Docker leaves such a container in "Created" with the exit code and error recorded.
             record.state.exit_code = exc.exit_code
@@ -147,6 +153,7 @@ class ContainerService:
     def _finish(self, record: ContainerRecord, spec) -> None:
         from . import launcher
 
+        networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
         launcher.cleanup(spec)
         if record.config.host_config.auto_remove:
             launcher.cleanup(spec, remove_layers=True)
