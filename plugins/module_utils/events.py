@@ -60,6 +60,61 @@ class EventJournal:
             except FileNotFoundError:
                 pass
 
+    def follow(self, since_ns: int = 0) -> Iterator[dict]:
+        """Events since ``since_ns``, then each new one as it is appended, until the caller stops iterating.
+
+        Woken by inotify on the journal's directory, never by polling; survives rotation.
+        """
+        from .linux.inotify import DirectoryWatch
+
+        ensure_dir(self.directory, 0o700)
+        # Watch first, so nothing appended while the backlog is read can be missed.
+        with DirectoryWatch(self.directory) as watch:
+            current = self._open_current()
+            try:
+                inode = os.fstat(current.fileno()).st_ino if current else None
+                if current is None or inode != _inode(self.rotated_path):
+                    yield from self._events_in(self.rotated_path, since_ns)
+                pending = b""
+                while True:
+                    if current is None:
+                        current = self._open_current()
+                        inode = os.fstat(current.fileno()).st_ino if current else None
+                    chunk = current.read() if current else b""
+                    if chunk:
+                        pending += chunk
+                        *lines, pending = pending.split(b"\n")
+                        for raw in lines:
+                            event = _parse(raw)
+                            if event and event.get("timeNano", 0) >= since_ns:
+                                yield event
+                        continue
+                    if current is not None and _inode(self.path) != inode:
+                        current.close()  # rotated: what was left in it has been read above
+                        current, pending = None, b""
+                        continue
+                    watch.wait()
+            finally:
+                if current is not None:
+                    current.close()
+
+    def _open_current(self):
+        try:
+            return open(self.path, "rb")
+        except FileNotFoundError:
+            return None
+
+    def _events_in(self, path: str, since_ns: int) -> Iterator[dict]:
+        try:
+            with open(path, "rb") as f:
+                lines = f.readlines()
+        except FileNotFoundError:
+            return
+        for raw in lines:
+            event = _parse(raw)
+            if event and event.get("timeNano", 0) >= since_ns:
+                yield event
+
     def read(self, since_ns: int = 0, until_ns: int | None = None) -> Iterator[dict]:
         """Events in the journal between ``since_ns`` and ``until_ns`` (nanoseconds since the epoch)."""
         for path in (self.rotated_path, self.path):
@@ -78,3 +133,17 @@ class EventJournal:
                 if until_ns is not None and event.get("timeNano", 0) > until_ns:
                     continue
                 yield event
+
+
+def _parse(raw: bytes) -> dict | None:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None  # a line cut by a crash mid-write
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
+
+
+class CliParser(argparse.ArgumentParser):
+    """Usage errors exit 125 with one line, as Docker's CLI does, instead of argparse's 2.
+
+    Pass it as ``parser_class`` to every ``add_subparsers`` so nested verbs behave the same.
+    """
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        err(f"{self.prog}: {message}")
+        sys.exit(125)
 
 
 def out(text: str) -> None:

@@ -13,27 +13,19 @@ from collections.abc import Sequence
 
 from ..engine import Engine
 from ..errors import EngineError
-from . import container_commands, image_commands
-from .common import err
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors exit 125 with one line, as Docker's CLI does, instead of argparse's 2."""
-
-    def error(self, message: str):
-        self.print_usage(sys.stderr)
-        err(f"{self.prog}: {message}")
-        sys.exit(125)
+from . import container_commands, image_commands, system_commands
+from .common import CliParser, err
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pycontainer", description="A daemonless container engine")
+    parser = CliParser(prog="pycontainer", description="A daemonless container engine")
     parser.add_argument("--root", default=None, help="engine state directory (env PYCONTAINER_ROOT)")
     parser.add_argument("--config", default=None, help="engine config file (env PYCONTAINER_CONFIG)")
-    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=CliParser)
     sub.required = True
     image_commands.register(sub)
     container_commands.register(sub)
+    system_commands.register(sub)
     return parser
 
 

@@ -63,6 +63,10 @@ struct __user_cap_data_struct {
 int capget(struct __user_cap_header_struct *hdrp, struct __user_cap_data_struct *datap);
 int capset(struct __user_cap_header_struct *hdrp, const struct __user_cap_data_struct *datap);
 
+/* file change notification (events --follow) */
+int inotify_init1(int flags);
+int inotify_add_watch(int fd, const char *pathname, uint32_t mask);
+
 /* fds and devices */
 int close_range(unsigned int first, unsigned int last, int flags);
 int ioctl(int fd, unsigned long request, ...);

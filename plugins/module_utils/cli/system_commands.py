@@ -1,0 +1,109 @@
+"""Engine-wide verbs: events / system events, version (info, system df, system prune join them here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+from ..engine import Engine
+from ..errors import InvalidArgument
+from .common import CliParser, out
+
+ENGINE_VERSION = "0.1.0"
+API_VERSION = "1.43"  # the Docker API whose shapes the engine's outputs follow
+
+
+def cmd_events(engine: Engine, args: argparse.Namespace) -> int:
+    from ..event_filters import EventFilter, format_event_line, parse_time
+    from .output import render_template
+
+    now_ns = time.time_ns()
+    since = parse_time(args.since, now_ns) if args.since else None
+    until = parse_time(args.until, now_ns) if args.until else None
+    if since is not None and until is not None and until < since:
+        raise InvalidArgument("--until must not be before --since")
+    event_filter = EventFilter.parse(args.filter)
+
+    def emit(event: dict) -> None:
+        if not event_filter.matches(event):
+            return
+        if args.format == "json" or args.format == "{{json .}}":
+            line = json.dumps(event, separators=(",", ":"))
+        elif args.format:
+            line = render_template(args.format, {**event, "ID": event["Actor"]["ID"], "Status": event["Action"]})
+        else:
+            line = format_event_line(event)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    # Without --since, Docker shows only what happens from now on.
+    start = since if since is not None else now_ns
+    if until is not None:
+        for event in engine.events.read(since_ns=start, until_ns=until):
+            emit(event)
+        return 0
+    for event in engine.events.follow(since_ns=start):
+        emit(event)
+    return 0
+
+
+def version_info(engine: Engine) -> dict:
+    uname = platform.uname()
+    return {
+        "Client": {"Version": ENGINE_VERSION, "ApiVersion": API_VERSION, "PythonVersion": platform.python_version(),
+                   "Os": "linux", "Arch": _go_arch(uname.machine)},
+        "Server": {"Version": ENGINE_VERSION, "ApiVersion": API_VERSION, "PythonVersion": platform.python_version(),
+                   "Os": "linux", "Arch": _go_arch(uname.machine), "KernelVersion": uname.release,
+                   "Components": [{"Name": "Engine", "Version": ENGINE_VERSION}]},
+    }
+
+
+def _go_arch(machine: str) -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
+
+
+def cmd_version(engine: Engine, args: argparse.Namespace) -> int:
+    info = version_info(engine)
+    if args.format == "json":
+        out(json.dumps(info, separators=(",", ":")))
+        return 0
+    if args.format:
+        from .output import render_template
+
+        out(render_template(args.format, info))
+        return 0
+    for title, part in (("Client", info["Client"]), ("Server: pycontainer engine", info["Server"])):
+        out(f"{title}:")
+        out(f" Version:           {part['Version']}")
+        out(f" API version:       {part['ApiVersion']}")
+        out(f" Python version:    {part['PythonVersion']}")
+        if "KernelVersion" in part:
+            out(f" Kernel version:    {part['KernelVersion']}")
+        out(f" OS/Arch:           {part['Os']}/{part['Arch']}")
+        if title == "Client":
+            out("")
+    return 0
+
+
+def _add_events_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="Get real time events from the engine")
+    p.add_argument("--since", help="Show all events created since timestamp")
+    p.add_argument("--until", help="Stream events until this timestamp")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("--format", help="Format the output: json or a Go template")
+    p.set_defaults(func=cmd_events)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_events_parser(sub, "events")
+    p = sub.add_parser("version", help="Show the engine version information")
+    p.add_argument("-f", "--format")
+    p.set_defaults(func=cmd_version)
+
+    system = sub.add_parser("system", help="Manage the engine")
+    system_sub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=CliParser)
+    system_sub.required = True
+    _add_events_parser(system_sub, "events")

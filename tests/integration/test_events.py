@@ -1,0 +1,65 @@
+"""`events` through the real CLI: time windows, filters, formats, and following a second process's actions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.integration.helpers import PYCONTAINER, Cli, write_engine_config
+
+
+@pytest.fixture
+def cli(engine_root, registry, busybox_image, tmp_path) -> Cli:
+    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
+
+
+def test_time_window_filters_and_formats(cli, busybox_image):
+    since = f"{time.time():.6f}"
+    cli("pull", "-q", busybox_image, check=True)
+    cli("run", "--rm", "--name", "one", busybox_image, "true", check=True)
+    until = f"{time.time():.6f}"
+    cli("run", "--rm", "--name", "later", busybox_image, "true", check=True)
+
+    lines = cli("events", "--since", since, "--until", until, check=True).stdout.splitlines()
+    assert [line.split()[1:3] for line in lines] == [
+        ["image", "pull"], ["container", "create"], ["container", "start"], ["container", "die"],
+        ["container", "destroy"]]
+    assert "name=one" in lines[1] and "later" not in "".join(lines)
+
+    dies = cli("system", "events", "--since", since, "--until", f"{time.time():.6f}",
+               "--filter", "type=container", "--filter", "event=die", "--format", "json", check=True)
+    parsed = [json.loads(line) for line in dies.stdout.splitlines()]
+    assert [e["Actor"]["Attributes"]["name"] for e in parsed] == ["one", "later"]
+    assert all(e["Actor"]["Attributes"]["exitCode"] == "0" for e in parsed)
+
+    names = cli("events", "--since", since, "--until", f"{time.time():.6f}", "--filter", "container=later",
+                "--format", "{{.Action}} {{.Actor.Attributes.name}}", check=True).stdout.splitlines()
+    assert names == ["create later", "start later", "die later", "destroy later"]
+
+    bad = cli("events", "--since", "yesterday", "--until", "1")
+    assert bad.returncode == 125 and "invalid time" in bad.stderr
+
+
+def test_follow_delivers_another_process_s_events(cli, busybox_image):
+    cli("pull", "-q", busybox_image, check=True)
+    follower = subprocess.Popen([PYCONTAINER, "--root", cli.root, "--config", cli.config, "events",
+                                 "--filter", "event=die"], stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(follower.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        time.sleep(0.5)  # let the follower start watching
+        cli("run", "--rm", "--name", "followed", busybox_image, "sh", "-c", "exit 7", check=False)
+        deadline = time.monotonic() + 10
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lines and " container die " in lines[0] and "exitCode=7" in lines[0], lines
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+    assert os.path.isfile(os.path.join(cli.root, "events", "events.jsonl"))
