@@ -64,3 +64,15 @@ def human_size(size: float, precision: int = 4) -> str:
         size /= 1000.0
         i += 1
     return f"{size:.{precision}g}{_DECIMAL_UNITS[i]}"
+
+
+_BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
+
+
+def human_binary_size(size: float) -> str:
+    """go-units BytesSize (binary units, 4 significant digits), as `docker info` shows memory."""
+    i = 0
+    while size >= 1024.0 and i < len(_BINARY_UNITS) - 1:
+        size /= 1024.0
+        i += 1
+    return f"{size:.4g}{_BINARY_UNITS[i]}"

@@ -10,7 +10,7 @@ import time
 
 from ..engine import Engine
 from ..errors import InvalidArgument
-from .common import CliParser, out
+from .common import CliParser, err, out
 
 ENGINE_VERSION = "0.1.0"
 API_VERSION = "1.43"  # the Docker API whose shapes the engine's outputs follow
@@ -88,6 +88,67 @@ def cmd_version(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(engine: Engine, args: argparse.Namespace) -> int:
+    from ..facts import engine_info
+
+    info = engine_info(engine)
+    if args.format == "json":
+        out(json.dumps(info, separators=(",", ":")))
+    elif args.format:
+        from .output import render_template
+
+        out(render_template(args.format, info))
+    else:
+        out(render_info(info))
+        for warning in info["Warnings"]:
+            err(warning)
+    return 0
+
+
+def render_info(info: dict) -> str:
+    """`docker info`'s layout (the Server part: this engine has no separate client)."""
+    from ..timefmt import human_binary_size
+
+    lines = [
+        "Client:",
+        f" Version:    {info['ServerVersion']}",
+        " Context:    default",
+        " Debug Mode: false",
+        "",
+        "Server:",
+        f" Containers: {info['Containers']}",
+        f"  Running: {info['ContainersRunning']}",
+        f"  Paused: {info['ContainersPaused']}",
+        f"  Stopped: {info['ContainersStopped']}",
+        f" Images: {info['Images']}",
+        f" Server Version: {info['ServerVersion']}",
+        f" Storage Driver: {info['Driver']}",
+        *[f"  {key}: {value}" for key, value in info["DriverStatus"]],
+        f" Logging Driver: {info['LoggingDriver']}",
+        f" Cgroup Driver: {info['CgroupDriver']}",
+        f" Cgroup Version: {info['CgroupVersion']}",
+        " Security Options:",
+        *[f"  {option.split(',')[0].removeprefix('name=')}" for option in info["SecurityOptions"]],
+        f" Kernel Version: {info['KernelVersion']}",
+        f" Operating System: {info['OperatingSystem']}",
+        f" OSType: {info['OSType']}",
+        f" Architecture: {info['Architecture']}",
+        f" CPUs: {info['NCPU']}",
+        f" Total Memory: {human_binary_size(info['MemTotal'])}",
+        f" Name: {info['Name']}",
+        f" ID: {info['ID']}",
+        f" Docker Root Dir: {info['DockerRootDir']}",
+        f" Debug Mode: {'true' if info['Debug'] else 'false'}",
+        " Experimental: false",
+        " Insecure Registries:",
+        *[f"  {cidr}" for cidr in info["RegistryConfig"]["InsecureRegistryCIDRs"]],
+    ]
+    if info["RegistryConfig"]["Mirrors"]:
+        lines += [" Registry Mirrors:", *[f"  {m}" for m in info["RegistryConfig"]["Mirrors"]]]
+    lines.append(" Live Restore Enabled: false")
+    return "\n".join(lines)
+
+
 def _add_events_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="Get real time events from the engine")
     p.add_argument("--since", help="Show all events created since timestamp")
@@ -97,8 +158,15 @@ def _add_events_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.set_defaults(func=cmd_events)
 
 
+def _add_info_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="Display system-wide information")
+    p.add_argument("-f", "--format", help="Format the output: json or a Go template")
+    p.set_defaults(func=cmd_info)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     _add_events_parser(sub, "events")
+    _add_info_parser(sub)
     p = sub.add_parser("version", help="Show the engine version information")
     p.add_argument("-f", "--format")
     p.set_defaults(func=cmd_version)
@@ -107,3 +175,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     system_sub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=CliParser)
     system_sub.required = True
     _add_events_parser(system_sub, "events")
+    _add_info_parser(system_sub)
