@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -52,7 +53,29 @@ class EnginePaths:
         return os.path.join(self.root, "run")
 
 
-_KNOWN_KEYS = {"registry_mirrors", "insecure_registries", "blocked_registries", "root"}
+# JSON types each annotation accepts; a new setting needs only its field above (with a default).
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,), "int": (int,), "bool": (bool,), "list[str]": (list,), "dict[str, str]": (dict,),
+    "str | None": (str, type(None)), "int | None": (int, type(None)),
+}
+
+
+def _validated(data: dict, path: str) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(EngineConfig) if f.name != "config_path"}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise InvalidArgument(f"engine config file {path}: unknown keys {', '.join(unknown)}")
+    for key, value in data.items():
+        annotation = str(fields[key].type)
+        allowed = _JSON_TYPES.get(annotation, (object,))
+        ok = isinstance(value, allowed) and not (bool not in allowed and isinstance(value, bool) and int in allowed)
+        if ok and annotation == "list[str]":
+            ok = all(isinstance(v, str) for v in value)
+        if ok and annotation == "dict[str, str]":
+            ok = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        if not ok:
+            raise InvalidArgument(f"engine config file {path}: {key} must be of type {annotation}")
+    return data
 
 
 def load_config(config_path: str | None = None, root: str | None = None) -> EngineConfig:
@@ -74,19 +97,6 @@ def load_config(config_path: str | None = None, root: str | None = None) -> Engi
         raise InvalidArgument(f"cannot read engine config file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidArgument(f"engine config file {path}: expected a JSON object")
-    data = {k.replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(data) - _KNOWN_KEYS)
-    if unknown:
-        raise InvalidArgument(f"engine config file {path}: unknown keys {', '.join(unknown)}")
-    for key in ("registry_mirrors", "insecure_registries", "blocked_registries"):
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidArgument(f"engine config file {path}: {key} must be a list of strings")
-    chosen_root = root or os.environ.get(ROOT_ENV) or data.get("root") or DEFAULT_ROOT
-    return EngineConfig(
-        root=os.path.abspath(chosen_root),
-        registry_mirrors=list(data.get("registry_mirrors", [])),
-        insecure_registries=list(data.get("insecure_registries", [])),
-        blocked_registries=list(data.get("blocked_registries", [])),
-        config_path=path if os.path.exists(path) else None,
-    )
+    data = _validated({k.replace("-", "_"): v for k, v in data.items()}, path)
+    data["root"] = os.path.abspath(root or os.environ.get(ROOT_ENV) or data.get("root") or DEFAULT_ROOT)
+    return EngineConfig(**data, config_path=path if os.path.exists(path) else None)

@@ -61,3 +61,11 @@ def test_resolve_user_never_follows_a_symlinked_passwd(tmp_path):
     os.symlink("/etc/passwd", layer / "etc/passwd")
     with pytest.raises(InvalidArgument):
         resolve_user([str(layer)], "root-on-host-only-name")
+
+
+def test_config_types_are_checked_from_the_dataclass(tmp_path):
+    path = tmp_path / "engine.json"
+    for bad in ({"registry_mirrors": "http://x"}, {"registry_mirrors": [1]}, {"root": 5}):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(InvalidArgument, match="must be of type"):
+            load_config(str(path))
