@@ -27,6 +27,28 @@ class EngineConfig:
     # Registries never contacted (as podman's registries.conf "blocked"); docker.io mirrors still are.
     # Air-gapped hosts, and the tests, set ["docker.io"] so nothing ever leaves for Docker Hub.
     blocked_registries: list[str] = field(default_factory=list)
+    # Registry credentials (Docker's config.json "auths" format, 0600); "" means <root>/auth.json.
+    # The REGISTRY_AUTH_FILE environment variable (as podman's) overrides both.
+    auth_file: str = ""
+    # Layers downloaded at once by one pull (Docker's max-concurrent-downloads).
+    max_concurrent_downloads: int = 3
+    # The engine's own log: one line per action, every error with context (the logging role sets these).
+    log_level: str = "info"                          # debug | info | warn | error
+    log_file: str = "/var/log/pycontainer/engine.log"  # "" turns the file log off
+    log_format: str = "text"                         # text (logfmt, like dockerd) | json
+    # Defaults for containers that do not choose (Docker's daemon.json log-driver / log-opts).
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    # Parent cgroup of every container (Docker's cgroup-parent), under each hierarchy's root. The default
+    # belongs to the engine (created on demand, removed when empty); a configured one is never removed.
+    cgroup_parent: str = "pycontainer"
+    # Networking: the default bridge network, made on first use (Docker's docker0 / 172.17.0.0/16 avoided so
+    # both engines can share a host); the pool user networks take their /24s from; the engine's own nftables
+    # table (family ip), which holds every rule the engine writes.
+    bridge_name: str = "pycontainer0"
+    bridge_subnet: str = "10.99.0.0/16"
+    network_pool: str = "10.100.0.0/16"
+    nft_table: str = "pycontainer"
     config_path: str | None = None
 
     @property
