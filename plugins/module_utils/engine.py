@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING
 
 from .config import EngineConfig, load_config
+from .engine_log import EngineLog
 from .events import EventJournal
 
 if TYPE_CHECKING:
@@ -20,16 +21,23 @@ if TYPE_CHECKING:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, log_level: str | None = None) -> None:
         self.config = config
         self.paths = config.paths
-        self.events = EventJournal(os.path.join(config.root, "events"))
+        self.log = EngineLog(config.log_file, log_level or config.log_level, config.log_format)
+        # Every recorded event is also one line of the engine's log: the one place actions pass through.
+        self.events = EventJournal(os.path.join(config.root, "events"), on_record=self._log_event)
         self._images: ImageService | None = None
         self._containers: ContainerService | None = None
 
     @classmethod
-    def from_options(cls, root: str | None = None, config_path: str | None = None) -> Engine:
-        return cls(load_config(config_path=config_path, root=root))
+    def from_options(cls, root: str | None = None, config_path: str | None = None,
+                     log_level: str | None = None) -> Engine:
+        return cls(load_config(config_path=config_path, root=root), log_level=log_level)
+
+    def _log_event(self, event: dict) -> None:
+        actor = event["Actor"]
+        self.log.info(f"{event['Type']} {event['Action']}", id=actor["ID"], **actor["Attributes"])
 
     @property
     def images(self) -> ImageService:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .fsutil import ensure_dir, locked
@@ -20,8 +20,10 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 
 class EventJournal:
-    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES,
+                 on_record: Callable[[dict], None] | None = None) -> None:
         self.directory = directory
+        self.on_record = on_record
         self.max_bytes = max_bytes
         self.path = os.path.join(directory, "events.jsonl")
         self.rotated_path = os.path.join(directory, "events.1.jsonl")
@@ -50,6 +52,8 @@ class EventJournal:
                 self._rotate()
         except OSError:
             pass  # a full disk must not turn a successful `rm` into a failure
+        if self.on_record is not None:
+            self.on_record(event)
         return event
 
     def _rotate(self) -> None:

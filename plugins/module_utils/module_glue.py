@@ -32,11 +32,16 @@ def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]]
     for name in requires:
         if importlib.util.find_spec(name) is None:
             module.fail_json(msg=missing_required_lib(name))
+    engine = None
     try:
         engine = Engine.from_options(root=module.params.get("root"), config_path=module.params.get("config"))
         result = action(engine)
     except EngineError as exc:
+        if engine is not None:
+            engine.log.error(str(exc), module=module._name, error=type(exc).__name__)
         module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
-    except Exception as exc:
+    except Exception as exc:  # a module reports, it never crashes
+        if engine is not None:
+            engine.log.error(f"internal error: {exc}", module=module._name, error=type(exc).__name__)
         module.fail_json(msg=f"internal error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
     module.exit_json(**result)

@@ -30,10 +30,17 @@ class Cli:
         return proc
 
 
-def write_engine_config(path: str, registry_host: str) -> str:
-    with open(path, "w") as f:
+def write_engine_config(path: str, registry_host: str, **settings: object) -> str:
+    """An engine config for one test: the fixture registry as docker.io mirror, the engine log beside it."""
+    config = {
+        "registry_mirrors": [f"http://{registry_host}"],
         # docker.io itself is blocked: tests never leave the machine, even when the mirror lacks an image.
-        json.dump({"registry_mirrors": [f"http://{registry_host}"], "blocked_registries": ["docker.io"]}, f)
+        "blocked_registries": ["docker.io"],
+        "log_file": os.path.join(os.path.dirname(path), "engine.log"),
+        **settings,
+    }
+    with open(path, "w") as f:
+        json.dump(config, f)
     return path
 
 

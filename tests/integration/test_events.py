@@ -63,3 +63,18 @@ def test_follow_delivers_another_process_s_events(cli, busybox_image):
         follower.terminate()
         follower.wait(timeout=10)
     assert os.path.isfile(os.path.join(cli.root, "events", "events.jsonl"))
+
+
+def test_engine_log_has_a_line_per_action_and_errors_with_context(cli, busybox_image):
+    cli("pull", "-q", busybox_image, check=True)
+    cli("run", "--rm", "--name", "logged", busybox_image, "true", check=True)
+    cli("--log-level", "debug", "run", "--pull", "never", "--rm", "absent-image")
+    with open(os.path.join(os.path.dirname(cli.config), "engine.log")) as f:
+        lines = f.read().splitlines()
+    messages = [line.split(" msg=", 1)[1].split('"')[1] for line in lines if ' msg="' in line]
+    assert messages[:5] == ["image pull", "container create", "container start", "container die",
+                            "container destroy"]
+    error = [line for line in lines if " level=error " in line]
+    assert len(error) == 1 and "No such image: absent-image:latest" in error[0]
+    assert '--log-level debug run --pull never --rm absent-image" error=ImageNotFound' in error[0]
+    assert any(" level=debug msg=command " in line for line in lines)

@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="pycontainer", description="A daemonless container engine")
     parser.add_argument("--root", default=None, help="engine state directory (env PYCONTAINER_ROOT)")
     parser.add_argument("--config", default=None, help="engine config file (env PYCONTAINER_CONFIG)")
+    parser.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error"],
+                        help="level of the engine's own log (default: the config's log_level)")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=CliParser)
     sub.required = True
     image_commands.register(sub)
@@ -32,10 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    engine = None
+    command = " ".join(sys.argv[1:] if argv is None else argv)
     try:
-        engine = Engine.from_options(root=args.root, config_path=args.config)
+        engine = Engine.from_options(root=args.root, config_path=args.config, log_level=args.log_level)
+        engine.log.debug("command", command=command)
         return args.func(engine, args)
     except EngineError as exc:
+        if engine is not None:
+            engine.log.error(str(exc), command=command, error=type(exc).__name__, exit_code=exc.exit_code)
         err(f"pycontainer: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
@@ -43,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
+        if engine is not None:
+            engine.log.error(f"internal error: {exc}", command=command, error=type(exc).__name__)
         if os.environ.get("PYCONTAINER_DEBUG"):
             raise
         err(f"pycontainer: internal error: {type(exc).__name__}: {exc}")
