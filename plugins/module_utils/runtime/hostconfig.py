@@ -67,6 +67,16 @@ class HostConfig:
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     log_driver: str = "json-file"
     log_options: dict[str, str] = field(default_factory=dict)
+    # networking (network/ports.py parses -p into Docker's PortBindings: {"80/tcp": [{"HostIp", "HostPort"}]})
+    port_bindings: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    publish_all_ports: bool = False                           # -P: the image's EXPOSE ports (and --expose)
+    expose: list[str] = field(default_factory=list)           # --expose "80/tcp"
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)      # --add-host "name:ip" (ip may be host-gateway)
+    # per network (Docker's EndpointsConfig): {"aliases": [...], "ipv4_address": "", "mac_address": ""}
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
