@@ -237,7 +237,7 @@ def test_killed_pull_leaves_nothing_visible(engine_root, oci_builder):
     store = ImageStore(EngineConfig(root=engine_root).paths.images)
     proc = subprocess.Popen([sys.executable, "-c", _CONCURRENT, engine_root, ref], cwd=os.getcwd())
     deadline = time.monotonic() + 30
-    # Kill it while it is writing the second layer (the first one is already committed by then).
+    # Kill it while it is writing the second layer.
     while time.monotonic() < deadline and proc.poll() is None:
         work = glob.glob(os.path.join(store.tmp_dir, "pull-*", "big2"))
         if work and os.path.getsize(work[0]) > 0:
@@ -248,7 +248,8 @@ def test_killed_pull_leaves_nothing_visible(engine_root, oci_builder):
     if not work:
         pytest.skip("the pull finished before it could be killed")
     assert store.list() == []
-    assert store.has_layer(built.images[0].diff_ids[0]) and not store.has_layer(built.images[0].diff_ids[1])
+    # Layers download in parallel: the first may or may not be committed; the second was mid-write.
+    assert not store.has_layer(built.images[0].diff_ids[1])
     # The next pull sweeps the dead one's work dir and completes.
     record = pull(store, parse_reference(ref), EngineConfig(root=engine_root))
     assert record.id == built.images[0].config_digest

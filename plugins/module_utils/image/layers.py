@@ -174,12 +174,126 @@ def decompressing_reader(raw: BinaryIO, media_type: str = ""):
     return peek
 
 
+class SplitRecorder:
+    """Records a layer's tar stream minus the contents of regular files (like containerd's tar-split),
+    so the exact tar (same diff_id) can be rebuilt later from the unpacked directory: ``save`` and
+    ``push`` need it, and keeping only headers costs a few KB per layer instead of a second copy.
+
+    File format (gzip): ``R`` u32 len + raw bytes | ``F`` u64 size + u16 len + path (file content).
+    Memory stays bounded: raw bytes are flushed whenever the unpacker reports a member.
+    """
+
+    def __init__(self, raw, path: str):
+        import gzip
+
+        self.raw = raw
+        self.path = path
+        self._out = gzip.open(path, "wb", compresslevel=1)  # noqa: SIM115 - closed by finish()
+        self.pos = 0  # stream offset of the next byte to be read
+        self._pending = bytearray()  # raw bytes not yet written, starting at _pending_start
+        self._pending_start = 0
+        self._skip_end = 0  # bytes below this offset are file content (a hole): not recorded
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            start, self.pos = self.pos, self.pos + len(data)
+            if self._skip_end > start:
+                cut = min(len(data), self._skip_end - start)
+                start += cut
+                self._pending_start = start
+                self._pending += data[cut:]
+            else:
+                self._pending += data
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def _flush_upto(self, offset: int) -> None:
+        n = offset - self._pending_start
+        if n > 0:
+            chunk = bytes(self._pending[:n])
+            del self._pending[:n]
+            self._pending_start += len(chunk)
+            self._out.write(b"R" + len(chunk).to_bytes(4, "big") + chunk)
+
+    def mark(self, offset: int) -> None:
+        """Everything before ``offset`` is tar metadata: write it out (keeps memory flat)."""
+        self._flush_upto(offset)
+
+    def file(self, offset: int, size: int, rel: str) -> None:
+        """[offset, offset + size) is the content of ``rel``, which will be on disk in the layer."""
+        self._flush_upto(offset)
+        name = rel.encode("utf-8", "surrogateescape")
+        self._out.write(b"F" + size.to_bytes(8, "big") + len(name).to_bytes(2, "big") + name)
+        end = offset + size
+        drop = min(len(self._pending), max(0, end - self._pending_start))
+        del self._pending[:drop]
+        self._pending_start += drop
+        self._skip_end = end
+
+    def finish(self) -> int:
+        """Write what is left (end-of-archive blocks, padding); return the tar's total size."""
+        while self.read(CHUNK):
+            pass
+        self._flush_upto(self.pos)
+        self._out.close()
+        return self.pos
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._out.close()
+
+
+def rebuild_layer(layer_dir: str, tarsplit: str, diff_id: str | None = None, chunk: int = CHUNK):
+    """Yield the bytes of the layer's original tar (see SplitRecorder), verifying ``diff_id``."""
+    import gzip
+
+    hasher = new_hasher(diff_id) if diff_id else None
+    root_fd = os.open(layer_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        with gzip.open(tarsplit, "rb") as src:
+            while kind := src.read(1):
+                if kind == b"R":
+                    data = src.read(int.from_bytes(src.read(4), "big"))
+                    if hasher:
+                        hasher.update(data)
+                    yield data
+                elif kind == b"F":
+                    size = int.from_bytes(src.read(8), "big")
+                    rel = src.read(int.from_bytes(src.read(2), "big")).decode("utf-8", "surrogateescape")
+                    fd = _safepath.open_in_root(root_fd, rel, os.O_RDONLY | os.O_NOFOLLOW)
+                    with os.fdopen(fd, "rb") as f:
+                        left = size
+                        while left:
+                            data = f.read(min(chunk, left))
+                            if not data:
+                                raise IntegrityError(f"layer file {rel!r} is shorter than recorded")
+                            left -= len(data)
+                            if hasher:
+                                hasher.update(data)
+                            yield data
+                else:
+                    raise IntegrityError(f"corrupt tar-split data {tarsplit}")
+    except OSError as exc:
+        raise IntegrityError(f"cannot rebuild layer from {layer_dir}: {exc}") from None
+    finally:
+        os.close(root_fd)
+    if hasher and diff_id and f"{diff_id.partition(':')[0]}:{hasher.hexdigest()}" != diff_id:
+        raise IntegrityError(
+            f"layer {diff_id} cannot be reproduced exactly from the store (it overwrites files within itself)"
+        )
+
+
 @dataclass
 class UnpackStats:
     files: int = 0
     size: int = 0  # bytes of regular file content (what Docker reports as the layer size)
     entries: int = 0
     warnings: list[str] = field(default_factory=list)
+    tar_size: int = 0  # bytes of the uncompressed tar
+    diff_id: str = ""  # sha256 of the uncompressed tar (computed when not given)
 
 
 # Tar member types we act on.
@@ -209,8 +323,10 @@ def _remove_entry(parent_fd: int, base: str) -> None:
 class LayerUnpacker:
     """Applies one layer tar stream to an (empty) directory, producing an overlayfs lowerdir."""
 
-    def __init__(self, dest: str, *, same_owner: bool | None = None, chunk: int = CHUNK):
+    def __init__(self, dest: str, *, same_owner: bool | None = None, chunk: int = CHUNK,
+                 recorder: SplitRecorder | None = None):
         self.dest = dest
+        self.recorder = recorder
         self.same_owner = os.geteuid() == 0 if same_owner is None else same_owner
         self.chunk = chunk
         self.stats = UnpackStats()
@@ -249,6 +365,13 @@ class LayerUnpacker:
 
     def _apply(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         rel = _safepath.clean(m.name)
+        if self.recorder is not None:
+            base_name = rel.rpartition("/")[2]
+            if (m.type in _FILE_TYPES and m.size > 0 and rel and not m.issparse()
+                    and not base_name.startswith(WHITEOUT_PREFIX)):
+                self.recorder.file(m.offset_data, m.size, rel)
+            else:
+                self.recorder.mark(m.offset_data)
         if not rel:
             # "./" itself: the layer root's metadata (overlay ignores lowerdir root attributes mostly).
             if m.type in _DIR_TYPES:
@@ -402,6 +525,7 @@ def unpack_layer(
     blob_size: int | None = None,
     diff_id: str | None = None,
     progress: Callable[[int], None] | None = None,
+    tarsplit: str | None = None,
 ) -> UnpackStats:
     """Unpack a (possibly compressed) layer stream into the empty directory ``dest``, verifying digests.
 
@@ -413,18 +537,24 @@ def unpack_layer(
     if blob_digest:
         blob_reader = DigestReader(stream, blob_digest, blob_size, what="layer blob")
         source = blob_reader  # type: ignore[assignment]
+    if progress is not None:
+        source = _CountingReader(source, progress)  # type: ignore[assignment]
     tar_stream = decompressing_reader(source, media_type)
-    diff_reader = None
-    if diff_id:
-        diff_reader = DigestReader(tar_stream, diff_id, what="layer content (diff_id)")
-        tar_stream = diff_reader
+    # Without a diff_id to check (import), compute one: the caller names the layer by it.
+    diff_reader = DigestReader(tar_stream, diff_id or "sha256:", what="layer content (diff_id)")
+    tar_stream = diff_reader
+    recorder = SplitRecorder(tar_stream, tarsplit) if tarsplit else None
     try:
-        stats = LayerUnpacker(dest).unpack(tar_stream)
+        stats = LayerUnpacker(dest, recorder=recorder).unpack(recorder or tar_stream)
         # The tar ends with zero blocks; what follows must still be hashed for the digests to match.
-        if diff_reader is not None:
+        if recorder is not None:
+            stats.tar_size = recorder.finish()
+        if diff_id:
             diff_reader.verify()
         else:
-            _drain(tar_stream)
+            diff_reader.drain()
+        stats.tar_size = stats.tar_size or diff_reader.count
+        stats.diff_id = diff_id or f"sha256:{diff_reader.hasher.hexdigest()}"
     except EngineError:
         if blob_reader is not None:
             _check_quietly(blob_reader)
@@ -439,9 +569,29 @@ def unpack_layer(
         if blob_reader is not None:
             _check_quietly(blob_reader)
         raise IntegrityError(f"corrupt layer data {blob_digest or ''}: {exc}") from None
+    finally:
+        if recorder is not None:
+            recorder.abort()
     if blob_reader is not None:
         blob_reader.verify()
     return stats
+
+
+class _CountingReader:
+    """Reports bytes read (compressed, as they arrive) to a progress callback."""
+
+    def __init__(self, raw, report: Callable[[int], None]):
+        self.raw = raw
+        self.report = report
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.report(len(data))
+        return data
+
+    def readable(self) -> bool:
+        return True
 
 
 def _drain(reader) -> None:
@@ -480,6 +630,8 @@ __all__ = [
     "DigestReader",
     "LayerUnpacker",
     "UnpackStats",
+    "SplitRecorder",
     "decompressing_reader",
+    "rebuild_layer",
     "unpack_layer",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform as _platform
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,13 @@ from .store import ImageRecord, ImageStore, compute_digest
 _INDEX_TYPES = {MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST}
 _MANIFEST_TYPES = {MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST}
 _LAYER_ATTEMPTS = 3
+
+# (short layer id, status, bytes so far, total bytes or None): Docker's per-layer progress.
+LayerProgress = Callable[[str, str, int, "int | None"], None]
+
+
+class _Cancelled(Exception):
+    """Raised inside a download thread when the pull as a whole failed or was interrupted."""
 
 _ARCH_MAP = {
     "x86_64": ("amd64", None),
@@ -139,22 +147,21 @@ def _verify(data: bytes, digest: str, what: str) -> None:
         raise IntegrityError(f"{what}: digest mismatch: expected {digest}, got {actual}")
 
 
-def pull(
-    store: ImageStore,
-    ref: Reference,
-    config,
-    platform: str | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> ImageRecord:
-    """Pull ``ref`` into ``store`` and return its record (see module doc for the guarantees)."""
-    emit = progress or (lambda _line: None)
-    wanted = parse_platform(platform)
-    store.sweep_tmp()
+def new_client(endpoint, config) -> RegistryClient:
+    """A registry client whose Authenticator draws credentials from the engine's auth file."""
+    from .auth import credentials_for
+    from .registry import Authenticator
+
+    return RegistryClient(endpoint, auth=Authenticator(credentials=credentials_for(config)))
+
+
+def _over_endpoints(ref: Reference, config, action):
+    """Run ``action(client)`` against each endpoint for ``ref`` in turn (mirrors first)."""
     failures: list[tuple[str, EngineError]] = []
     for endpoint in endpoints_for(ref.domain, config):
-        with RegistryClient(endpoint) as client:
+        with new_client(endpoint, config) as client:
             try:
-                return _pull_from(client, store, ref, wanted, emit)
+                return action(client)
             except (RegistryError, ImageNotFound) as exc:
                 # Mirror or transport trouble: the next endpoint may do better. Integrity and
                 # unsupported-content errors are final (another endpoint serving the same digests
@@ -170,12 +177,50 @@ def pull(
     raise cls(f"{primary} (tried {detail})")
 
 
-def _pull_from(
-    client: RegistryClient, store: ImageStore, ref: Reference, wanted: Platform, emit: Callable[[str], None]
+def pull(
+    store: ImageStore,
+    ref: Reference,
+    config,
+    platform: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    layer_progress: LayerProgress | None = None,
 ) -> ImageRecord:
-    repo = ref.path
-    emit(f"{ref.tag if ref.digest is None else ref.digest}: Pulling from {repo}")
+    """Pull ``ref`` into ``store`` and return its record (see module doc for the guarantees)."""
+    emit = progress or (lambda _line: None)
+    wanted = parse_platform(platform)
+    store.sweep_tmp()
+    workers = max(1, int(getattr(config, "max_concurrent_downloads", 3) or 1))
+    # Held until the image is in the index: a concurrent rmi/prune must not collect our fresh layers.
+    with store.gc_hold():
+        return _over_endpoints(
+            ref, config, lambda client: _pull_from(client, store, ref, wanted, emit, layer_progress, workers)
+        )
 
+
+@dataclass
+class RemoteImage:
+    image_id: str
+    top_digest: str
+    manifest_digest: str
+    config: dict
+
+
+def resolve_remote(ref: Reference, config, platform: str | None = None) -> RemoteImage:
+    """What ``pull`` would store, without storing anything (manifests and the config are small)."""
+    wanted = parse_platform(platform)
+
+    def action(client: RegistryClient) -> RemoteImage:
+        blobs, doc, _media = _resolve_manifest(client, ref, wanted)
+        config_digest = (doc.get("config") or {}).get("digest", "")
+        config_bytes = client.fetch_blob(ref.path, config_digest)
+        _verify(config_bytes, config_digest, f"image config of {ref}")
+        return RemoteImage(config_digest, blobs[0][0], blobs[-1][0], _parse_json(config_bytes, "image config"))
+
+    return _over_endpoints(ref, config, action)
+
+
+def _resolve_manifest(client: RegistryClient, ref: Reference, wanted: Platform):
+    repo = ref.path
     body, header_type, _header_digest = client.get_manifest(repo, ref.reference)
     top_digest = compute_digest(body, ref.digest.partition(":")[0] if ref.digest else "sha256")
     if ref.digest:
@@ -194,6 +239,22 @@ def _pull_from(
         blobs.append((child_digest, body))
     if media not in _MANIFEST_TYPES:
         raise UnsupportedError(f"unsupported manifest media type {media!r} for {ref}")
+    return blobs, doc, media
+
+
+def _pull_from(
+    client: RegistryClient,
+    store: ImageStore,
+    ref: Reference,
+    wanted: Platform,
+    emit: Callable[[str], None],
+    layer_progress: LayerProgress | None = None,
+    workers: int = 3,
+) -> ImageRecord:
+    repo = ref.path
+    emit(f"{ref.tag if ref.digest is None else ref.digest}: Pulling from {repo}")
+    blobs, doc, _media = _resolve_manifest(client, ref, wanted)
+    top_digest = blobs[0][0]
     manifest_digest = blobs[-1][0]
 
     config_desc = doc.get("config") or {}
@@ -213,8 +274,7 @@ def _pull_from(
         raise IntegrityError(f"image config of {ref} lists {len(diff_ids)} diff_ids for {len(layers)} layers")
     image_id = config_digest if config_digest.startswith("sha256:") else compute_digest(config_bytes)
 
-    for desc, diff_id in zip(layers, diff_ids, strict=True):
-        _fetch_layer(client, store, repo, desc, diff_id, emit)
+    _fetch_layers(client, store, repo, list(zip(layers, diff_ids, strict=True)), emit, layer_progress, workers)
 
     for digest, data in blobs:
         store.write_blob(digest, data)
@@ -227,6 +287,7 @@ def _pull_from(
         created=str(image_config.get("created") or ""),
         ref=ref,
         repo_digest=repo_digest,
+        extra_blobs=[digest for digest, _data in blobs],
     )
     emit(f"Digest: {top_digest}")
     status = "Downloaded newer image" if changed else "Image is up to date"
@@ -234,22 +295,91 @@ def _pull_from(
     return record
 
 
+def _fetch_layers(
+    client: RegistryClient,
+    store: ImageStore,
+    repo: str,
+    items: list[tuple[dict, str]],
+    emit: Callable[[str], None],
+    layer_progress: LayerProgress | None,
+    workers: int,
+) -> None:
+    """Fetch the missing layers, up to ``workers`` at once (each on its own keep-alive connection)."""
+    lp = layer_progress or (lambda *_a: None)
+    todo: list[tuple[dict, str]] = []
+    seen: set[str] = set()
+    for desc, diff_id in items:
+        short = desc.get("digest", "").partition(":")[2][:12]
+        if desc.get("urls") and "foreign" in desc.get("mediaType", ""):
+            raise UnsupportedError(f"foreign layer {desc.get('digest')} (Windows base layers) is not supported")
+        if store.has_layer(diff_id):
+            emit(f"{short}: Already exists")
+            lp(short, "Already exists", 0, None)
+        elif diff_id not in seen:
+            seen.add(diff_id)
+            todo.append((desc, diff_id))
+            lp(short, "Pulling fs layer", 0, desc.get("size"))
+    if not todo:
+        return
+    cancel = threading.Event()
+    lock = threading.Lock()
+
+    def done_line(line: str) -> None:
+        with lock:
+            emit(line)
+
+    def one(desc: dict, diff_id: str) -> None:
+        _fetch_layer(client, store, repo, desc, diff_id, done_line, lp, cancel)
+
+    if workers == 1 or len(todo) == 1:
+        for desc, diff_id in todo:
+            one(desc, diff_id)
+        return
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="pull")
+    try:
+        futures = [pool.submit(one, desc, diff_id) for desc, diff_id in todo]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for fut in futures:
+            if fut.done() and fut.exception() is not None and not isinstance(fut.exception(), _Cancelled):
+                raise fut.exception()  # type: ignore[misc]
+        for fut in futures:
+            fut.result()
+    finally:
+        # On failure or ^C the other downloads stop at their next chunk; their work dirs are removed.
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _fetch_layer(
-    client: RegistryClient, store: ImageStore, repo: str, desc: dict, diff_id: str, emit: Callable[[str], None]
+    client: RegistryClient,
+    store: ImageStore,
+    repo: str,
+    desc: dict,
+    diff_id: str,
+    emit: Callable[[str], None],
+    lp: LayerProgress,
+    cancel: threading.Event,
 ) -> None:
     digest = desc.get("digest", "")
     short = digest.partition(":")[2][:12]
-    if desc.get("urls") and "foreign" in desc.get("mediaType", ""):
-        raise UnsupportedError(f"foreign layer {digest} (Windows base layers) is not supported")
-    if store.has_layer(diff_id):
-        emit(f"{short}: Already exists")
-        return
+    total = desc.get("size")
     # One process unpacks a given layer; the others wait for it and then find it present.
     with store.layer_lock(diff_id):
         if store.has_layer(diff_id):
             emit(f"{short}: Already exists")
+            lp(short, "Already exists", 0, None)
             return
         for attempt in range(_LAYER_ATTEMPTS):
+            got = [0]
+
+            def report(n: int) -> None:
+                if cancel.is_set():
+                    raise _Cancelled()
+                got[0] += n
+                lp(short, "Downloading", got[0], total)
+
             with store.new_tmp() as tmp:
                 try:
                     with client.open_blob(repo, digest) as stream:
@@ -258,11 +388,13 @@ def _fetch_layer(
                             tmp.path,
                             media_type=desc.get("mediaType", ""),
                             blob_digest=digest,
-                            blob_size=desc.get("size"),
+                            blob_size=total,
                             diff_id=diff_id,
+                            progress=report,
+                            tarsplit=tmp.tarsplit,
                         )
                 except RegistryError:
-                    if attempt + 1 == _LAYER_ATTEMPTS:
+                    if attempt + 1 == _LAYER_ATTEMPTS or cancel.is_set():
                         raise
                     continue  # a broken download: start the layer over
                 store.commit_layer(
@@ -271,9 +403,15 @@ def _fetch_layer(
                     {
                         "size": stats.size,
                         "files": stats.files,
+                        "tar_size": stats.tar_size,
                         "blob_digest": digest,
+                        "blob_size": total,
                         "media_type": desc.get("mediaType"),
+                        # Where this blob lives, so a push to the same registry can skip or mount it.
+                        "sources": [{"registry": client.endpoint.host, "repo": repo, "digest": digest,
+                                     "size": total, "media_type": desc.get("mediaType")}],
                     },
                 )
                 break
     emit(f"{short}: Pull complete")
+    lp(short, "Pull complete", 0, None)

@@ -20,6 +20,7 @@ import random
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -195,9 +196,10 @@ class Authenticator:
         cached = self._tokens.get(key)
         if cached and cached.expires > time.monotonic():
             return cached.value
-        query = {"scope": scope} if scope else {}
+        # Several scopes (a cross-repository mount needs pull on the source too) are space-separated.
+        query: list[tuple[str, str]] = [("scope", s) for s in scope.split()]
         if service:
-            query["service"] = service
+            query.append(("service", service))
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         headers = {}
         creds = self.credentials(host) if self.credentials else None
@@ -284,13 +286,18 @@ class RegistryClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self._pool: dict[tuple[str, str, bool], http.client.HTTPConnection] = {}
+        # Idle keep-alive connections per (scheme, host, verify); several threads (parallel layer
+        # downloads) share one client, each taking its own connection.
+        self._pool: dict[tuple[str, str, bool], list[http.client.HTTPConnection]] = {}
+        self._pool_lock = threading.Lock()
 
     # connection pool
 
     def _connection(self, scheme: str, host: str, verify: bool) -> tuple[tuple, http.client.HTTPConnection]:
         key = (scheme, host, verify)
-        conn = self._pool.pop(key, None)
+        with self._pool_lock:
+            idle = self._pool.get(key)
+            conn = idle.pop() if idle else None
         if conn is None:
             if scheme == "https":
                 ctx = ssl.create_default_context()
@@ -303,15 +310,19 @@ class RegistryClient:
         return key, conn
 
     def _release(self, key, conn) -> None:
-        old = self._pool.pop(key, None)
-        if old is not None:
-            old.close()
-        self._pool[key] = conn
+        with self._pool_lock:
+            idle = self._pool.setdefault(key, [])
+            if len(idle) < 8:
+                idle.append(conn)
+                return
+        conn.close()
 
     def close(self) -> None:
-        for conn in self._pool.values():
-            conn.close()
-        self._pool.clear()
+        with self._pool_lock:
+            for idle in self._pool.values():
+                for conn in idle:
+                    conn.close()
+            self._pool.clear()
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -330,6 +341,7 @@ class RegistryClient:
         trusted_host: str | None = None,
         stream: bool = False,
         max_body: int = MAX_MANIFEST_SIZE,
+        body=None,
     ):
         """One HTTP exchange with retries and redirects. Returns (status, headers, body | BlobStream).
 
@@ -351,7 +363,12 @@ class RegistryClient:
             path = parts.path or "/"
             if parts.query:
                 path += "?" + parts.query
-            status, rheaders, key, conn, resp = self._exchange(method, parts.scheme, parts.netloc, verify, path, send)
+            status, rheaders, key, conn, resp = self._exchange(
+                method, parts.scheme, parts.netloc, verify, path, send, body
+            )
+            if method == "HEAD":
+                self._release(key, conn)
+                return status, rheaders, b""
             if status in (301, 302, 303, 307, 308) and rheaders.get("location"):
                 resp.read()
                 self._release(key, conn)
@@ -376,13 +393,15 @@ class RegistryClient:
             return status, rheaders, body
         raise RegistryError(f"too many redirects fetching {url}")
 
-    def _exchange(self, method, scheme, host, verify, path, headers):
+    def _exchange(self, method, scheme, host, verify, path, headers, body=None):
         last_exc: Exception | None = None
         for attempt in range(self.retries + 1):
             key, conn = self._connection(scheme, host, verify)
             reused = conn.sock is not None
+            if hasattr(body, "seek"):
+                body.seek(0)  # a retried upload starts over
             try:
-                conn.request(method, path, headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
             except (http.client.HTTPException, OSError) as exc:
                 conn.close()
@@ -413,23 +432,34 @@ class RegistryClient:
         time.sleep(min(delay, 10.0) * (0.8 + 0.4 * random.random()))
 
     def request(
-        self, method: str, path: str, scope: str, headers: dict[str, str] | None = None, *, stream: bool = False
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: dict[str, str] | None = None,
+        *,
+        stream: bool = False,
+        body=None,
+        url: str | None = None,
     ):
-        """A request to the registry API (``path`` under /v2/), authenticating as challenges demand."""
+        """A request to the registry API (``path`` under /v2/, or an absolute ``url`` the registry gave
+        us, such as an upload location), authenticating as challenges demand."""
         ep = self.endpoint
-        url = f"{ep.scheme}://{ep.host}{ep.path_prefix}{path}"
+        url = url or f"{ep.scheme}://{ep.host}{ep.path_prefix}{path}"
         headers = dict(headers or {})
         for _ in range(3):
             auth = self.auth.header_for(self, ep.host, scope)
             if auth:
                 headers["Authorization"] = auth
-            status, rheaders, body = self.request_url(method, url, headers, trusted_host=ep.host, stream=stream)
+            status, rheaders, body_or_stream = self.request_url(
+                method, url, headers, trusted_host=ep.host, stream=stream, body=body
+            )
             if status == 401 and self.auth.challenged(ep.host, rheaders.get("www-authenticate")):
-                if isinstance(body, BlobStream):
-                    body.close()
+                if isinstance(body_or_stream, BlobStream):
+                    body_or_stream.close()
                 continue
-            return status, rheaders, body
-        return status, rheaders, body
+            return status, rheaders, body_or_stream
+        return status, rheaders, body_or_stream
 
     # registry API
 
@@ -473,14 +503,65 @@ class RegistryClient:
                 chunks.append(data)
         return b"".join(chunks)
 
-    def _error(self, status: int, body, what: str) -> Exception:
+    # push side
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        status, _h, _b = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", f"repository:{repo}:pull,push")
+        return status == 200
+
+    def start_upload(self, repo: str, mount: str | None = None, from_repo: str | None = None) -> str | None:
+        """Begin a blob upload; with ``mount``/``from_repo`` try a cross-repository mount first.
+
+        Returns the upload URL, or None when the registry mounted the blob (nothing to send).
+        """
+        scope = f"repository:{repo}:pull,push"
+        path = f"/v2/{repo}/blobs/uploads/"
+        if mount and from_repo:
+            scope += f" repository:{from_repo}:pull"
+            path += "?" + urllib.parse.urlencode({"mount": mount, "from": from_repo})
+        status, rheaders, body = self.request("POST", path, scope, {"Content-Length": "0"}, body=b"")
+        if status == 201 and mount:
+            return None
+        if status != 202 or not rheaders.get("location"):
+            raise self._error(status, body, f"blob upload to {repo}", push=True)
+        return urllib.parse.urljoin(f"{self.endpoint.url}{path}", rheaders["location"])
+
+    def finish_upload(self, repo: str, location: str, digest: str, data, size: int) -> None:
+        """Send the whole blob (``data``: bytes or a seekable file) in one PUT."""
+        sep = "&" if "?" in location else "?"
+        url = location + sep + urllib.parse.urlencode({"digest": digest})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        status, _h, body = self.request("PUT", "", f"repository:{repo}:pull,push", headers, body=data, url=url)
+        if status not in (201, 204):
+            raise self._error(status, body, f"blob {digest} upload to {repo}", push=True)
+
+    def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> str:
+        headers = {"Content-Type": media_type, "Content-Length": str(len(data))}
+        status, rheaders, body = self.request(
+            "PUT", f"/v2/{repo}/manifests/{reference}", f"repository:{repo}:pull,push", headers, body=data
+        )
+        if status not in (200, 201):
+            raise self._error(status, body, f"manifest {repo}:{reference}", push=True)
+        return rheaders.get("docker-content-digest", "")
+
+    def check_login(self) -> None:
+        """Authenticate against the registry as it demands (GET /v2/), failing on bad credentials."""
+        status, _h, body = self.request("GET", "/v2/", "")
+        if status in (401, 403):
+            raise RegistryError(f"login to {self.endpoint.host} failed: unauthorized: incorrect username or password")
+        if status != 200:
+            raise self._error(status, body, "login")
+
+    def _error(self, status: int, body, what: str, push: bool = False) -> Exception:
         if isinstance(body, BlobStream):
             body.close()
             body = b""
         code, message = _registry_error_detail(body)
         detail = f"{code.lower().replace('_', ' ')}: {message}" if code else f"HTTP {status}"
-        if status == 404 or code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"):
+        if not push and (status == 404 or code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN")):
             return ImageNotFound(f"{what} not found: {detail}")
+        if status in (401, 403) and push:
+            return RegistryError(f"denied: requested access to {what} is denied: {detail}")
         if status in (401, 403):
             return RegistryError(
                 f"pull access denied for {what}, repository does not exist or may require authorization: {detail}"

@@ -73,6 +73,14 @@ def _familiar_from_qualified(name: str) -> str:
         return name
 
 
+@dataclass
+class GcResult:
+    layers: list[str] = field(default_factory=list)  # diff_ids of the layers deleted
+    blobs: int = 0
+    reclaimed: int = 0  # bytes of layer content deleted
+    deferred: bool = False  # a pull/load was writing: nothing collected this time
+
+
 class TmpDir:
     """A work directory under tmp/, flock'ed while alive so a sweeper knows it is in use."""
 
@@ -83,9 +91,15 @@ class TmpDir:
         self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
+    @property
+    def tarsplit(self) -> str:
+        return self.path + ".tarsplit"
+
     def cleanup(self) -> None:
         if os.path.lexists(self.path):
             shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tarsplit)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.lock_path)
         if self._fd >= 0:
@@ -192,6 +206,8 @@ class ImageStore:
         if os.path.isdir(final):
             return final
         atomic_write_json(final + ".json", dict(info, diff_id=diff_id), 0o600)
+        if os.path.exists(tmp.tarsplit):
+            os.rename(tmp.tarsplit, final + ".tarsplit")
         os.chmod(tmp.path, 0o755)  # mkdtemp made it 0700; overlay wants the layer's own root mode
         os.rename(tmp.path, final)
         return final
@@ -203,7 +219,11 @@ class ImageStore:
         now = time.time()
         for name in os.listdir(self.tmp_dir):
             path = os.path.join(self.tmp_dir, name)
-            if name.endswith(".lock"):
+            if name.endswith((".lock", ".tarsplit")):
+                if name.endswith(".tarsplit") and not os.path.exists(path[: -len(".tarsplit")]):
+                    with contextlib.suppress(OSError):
+                        if now - os.lstat(path).st_mtime > 60:
+                            os.unlink(path)
                 continue
             lock_path = path + ".lock"
             try:
@@ -222,6 +242,8 @@ class ImageStore:
             try:
                 shutil.rmtree(path, ignore_errors=True)
                 with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + ".tarsplit")
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(lock_path)
             finally:
                 os.close(fd)
@@ -236,36 +258,42 @@ class ImageStore:
         manifest_digest: str,
         diff_ids: list[str],
         created: str,
-        ref: Reference,
+        ref: Reference | None,
         repo_digest: str | None,
+        extra_blobs: list[str] | None = None,
     ) -> tuple[ImageRecord, bool]:
         """Record an image whose blobs and layers are all in place; point ``ref``'s tag at it.
 
         Returns (record, changed): changed is False when the tag already named this very image.
         """
-        for diff_id in diff_ids:
-            if not self.has_layer(diff_id):
-                raise IntegrityError(f"layer {diff_id} of {image_id} is missing from the store")
         size = sum(int(self.layer_info(d).get("size", 0)) for d in diff_ids)
         with self._index_update() as index:
+            # Checked under the index lock: a GC (which takes it too) cannot slip in between.
+            for diff_id in diff_ids:
+                if not self.has_layer(diff_id):
+                    raise IntegrityError(f"layer {diff_id} of {image_id} is missing from the store")
             images, tags = index["images"], index["tags"]
             changed = image_id not in images
             entry = images.setdefault(image_id, {"repo_digests": [], "added": time.time()})
             entry.update(
                 config_digest=config_digest,
-                manifest_digest=manifest_digest,
                 diff_ids=list(diff_ids),
                 created=created,
                 size=size,
             )
+            if manifest_digest or "manifest_digest" not in entry:
+                entry["manifest_digest"] = manifest_digest
+            owned = set(entry.get("blobs", [])) | {config_digest}
+            owned |= set(extra_blobs or ()) | ({manifest_digest} if manifest_digest else set())
+            entry["blobs"] = sorted(owned)
             if repo_digest:
                 # One digest per repository, like Docker: a re-pushed tag replaces the old digest.
                 repo = repo_digest.partition("@")[0]
                 kept = [d for d in entry["repo_digests"] if d.partition("@")[0] != repo]
                 if repo_digest not in entry["repo_digests"]:
-                    changed = changed or ref.tag is None
+                    changed = changed or ref is None or ref.tag is None
                 entry["repo_digests"] = sorted(set(kept) | {repo_digest})
-            if ref.tag is not None:
+            if ref is not None and ref.tag is not None:
                 tag_name = str(ref.with_tag(ref.tag))
                 if tags.get(tag_name) != image_id:
                     changed = True
@@ -292,6 +320,7 @@ class ImageStore:
             config=config,
             diff_ids=list(entry.get("diff_ids") or config.get("rootfs", {}).get("diff_ids", [])),
             manifest_digest=entry.get("manifest_digest", ""),
+            extra={"added": entry.get("added", 0), "comment": entry.get("comment", "")},
         )
 
     def list(self) -> list[ImageRecord]:
@@ -343,6 +372,133 @@ class ImageStore:
             if len(matches) == 1:
                 return matches[0]
         return None
+
+    # -- tags, removal, garbage collection --------------------------------------------------------------
+
+    def tag(self, image_id: str, ref: Reference) -> bool:
+        """Point ``ref`` (a tagged reference) at ``image_id``; False if it already did."""
+        name = str(ref.with_tag(ref.tag or "latest"))
+        with self._index_update() as index:
+            if image_id not in index["images"]:
+                raise ImageNotFound(f"No such image: {image_id}")
+            if index["tags"].get(name) == image_id:
+                return False
+            index["tags"][name] = image_id
+        return True
+
+    def untag(self, ref: Reference) -> str | None:
+        """Drop the tag (or repo digest) ``ref``; return the image ID it named, or None."""
+        with self._index_update() as index:
+            if ref.digest:
+                wanted = f"{ref.name}@{ref.digest}"
+                for image_id, entry in index["images"].items():
+                    if wanted in entry.get("repo_digests", []):
+                        entry["repo_digests"].remove(wanted)
+                        return image_id
+                return None
+            return index["tags"].pop(str(ref), None)
+
+    def references(self, image_id: str) -> tuple[list[str], list[str]]:
+        """(qualified tags, qualified repo digests) naming ``image_id``."""
+        index = self._read_index()
+        entry = index["images"].get(image_id) or {}
+        tags = sorted(t for t, i in index["tags"].items() if i == image_id)
+        return tags, sorted(entry.get("repo_digests", []))
+
+    def forget_image(self, image_id: str) -> bool:
+        """Remove the image record (its tags and digests with it). Layers and blobs go at the next gc()."""
+        with self._index_update() as index:
+            if index["images"].pop(image_id, None) is None:
+                return False
+            for name in [t for t, i in index["tags"].items() if i == image_id]:
+                del index["tags"][name]
+        return True
+
+    @contextlib.contextmanager
+    def gc_hold(self) -> Iterator[None]:
+        """Held (shared) by anything that writes layers/blobs not yet referenced by the index (pull,
+        load, import): a garbage collection waits for none of them, it just skips while one runs."""
+        self._ensure()
+        with locked(os.path.join(self.root, "gc.lock"), shared=True):
+            yield
+
+    def gc(self, keep_images: set[str] | None = None) -> GcResult:
+        """Delete layers and blobs no image references. Never blocks: if a pull/load is writing
+        (gc_hold), the collection is left to a later call (orphans are harmless meanwhile)."""
+        result = GcResult()
+        if not os.path.isdir(self.root):
+            return result
+        with locked(self.lock_path):
+            gfd = os.open(os.path.join(self.root, "gc.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                try:
+                    fcntl.flock(gfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    result.deferred = True
+                    return result
+                index = self._read_index()
+                used_layers: set[str] = set()
+                used_blobs: set[str] = set()
+                for entry in index["images"].values():
+                    used_layers |= {self.layer_key(d) for d in entry.get("diff_ids", [])}
+                    used_blobs |= set(entry.get("blobs", [])) | {entry.get("config_digest", "")}
+                    used_blobs.add(entry.get("manifest_digest", ""))
+                    used_blobs |= {d.rpartition("@")[2] for d in entry.get("repo_digests", [])}
+                self._gc_layers(used_layers, result)
+                self._gc_blobs(used_blobs, result)
+            finally:
+                os.close(gfd)
+        return result
+
+    def _gc_layers(self, used: set[str], result: GcResult) -> None:
+        if not os.path.isdir(self.layers_dir):
+            return
+        for name in os.listdir(self.layers_dir):
+            path = os.path.join(self.layers_dir, name)
+            if "." in name or name in used or not os.path.isdir(path):
+                continue
+            info = read_json(path + ".json", default=None) or {}
+            # Rename out of sight first: a crash mid-delete leaves garbage in tmp/, never half a layer.
+            doomed = tempfile.mkdtemp(prefix="gc-", dir=self.tmp_dir)
+            os.rename(path, os.path.join(doomed, "layer"))
+            for suffix in (".json", ".tarsplit", ".lock"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + suffix)
+            shutil.rmtree(doomed, ignore_errors=True)
+            result.layers.append(info.get("diff_id") or f"sha256:{name}")
+            result.reclaimed += int(info.get("size", 0))
+
+    def _gc_blobs(self, used: set[str], result: GcResult) -> None:
+        for algo in ("sha256", "sha512"):
+            directory = os.path.join(self.blobs_dir, algo)
+            if not os.path.isdir(directory):
+                continue
+            for name in os.listdir(directory):
+                if name.startswith(".") or f"{algo}:{name}" in used:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, name))
+                result.blobs += 1
+
+    def tarsplit_path(self, diff_id: str) -> str:
+        return self.layer_path(diff_id) + ".tarsplit"
+
+    def update_layer_info(self, diff_id: str, **changes) -> None:
+        """Merge ``changes`` into a layer's metadata (e.g. where its blob can be found for a push)."""
+        with self.layer_lock(diff_id):
+            info = self.layer_info(diff_id)
+            if not info:
+                return
+            for key, value in changes.items():
+                if key == "sources":
+                    known = info.setdefault("sources", [])
+                    for src in value:
+                        if src not in known:
+                            known.append(src)
+                    del known[:-8]  # a few recent places suffice
+                else:
+                    info[key] = value
+            atomic_write_json(self.layer_path(diff_id) + ".json", info, 0o600)
 
     def layer_dirs(self, record: ImageRecord) -> list[str]:
         dirs = []
