@@ -10,6 +10,10 @@ def test_table_pads_columns_with_three_spaces_like_docker():
     assert text.splitlines() == ["REPOSITORY   TAG", "busybox      latest", "a            b"]
 
 
+def test_narrow_columns_are_ten_wide_like_dockers_tabwriter():
+    assert render_table(["IMAGE", "X"], [["busybox", "y"]]).splitlines() == ["IMAGE     X", "busybox   y"]
+
+
 def test_json_format_is_one_object_per_line():
     rows = [{"ID": "abc", "Names": "x"}, {"ID": "def", "Names": "y"}]
     assert render(rows, [("CONTAINER ID", "ID")], "json") == '{"ID":"abc","Names":"x"}\n{"ID":"def","Names":"y"}'

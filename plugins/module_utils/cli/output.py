@@ -11,12 +11,12 @@ _FIELD_RE = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded like Go's tabwriter with Docker's settings (min width, padding of 3 spaces)."""
+    """Columns padded like Go's tabwriter with Docker's settings: cells at least 10 wide, 3 spaces of padding."""
     table = [list(headers), *[list(map(str, r)) for r in rows]]
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    widths = [max(10, max(len(row[i]) for row in table) + 3) for i in range(len(headers))]
     lines = []
     for row in table:
-        cells = [cell.ljust(widths[i] + 3) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
         lines.append("".join(cells).rstrip())
     return "\n".join(lines)
 

@@ -149,6 +149,71 @@ def render_info(info: dict) -> str:
     return "\n".join(lines)
 
 
+def _reclaimable(reclaimable: int, total: int) -> str:
+    from ..timefmt import human_size
+
+    text = human_size(reclaimable)
+    return f"{text} ({reclaimable * 100 // total}%)" if total > 0 else text
+
+
+def df_rows(summary: dict[str, dict[str, int]]) -> list[dict[str, str]]:
+    """`system df` rows as Docker's --format json prints them (every value a string)."""
+    from ..timefmt import human_size
+
+    rows = []
+    for kind, label in (("Images", "Images"), ("Containers", "Containers"), ("Volumes", "Local Volumes"),
+                        ("BuildCache", "Build Cache")):
+        numbers = summary[kind]
+        reclaimable = (human_size(numbers["Reclaimable"]) if kind == "BuildCache"
+                       else _reclaimable(numbers["Reclaimable"], numbers["Size"]))
+        rows.append({"Active": str(numbers["Active"]), "Reclaimable": reclaimable, "Size": human_size(numbers["Size"]),
+                     "TotalCount": str(numbers["TotalCount"]), "Type": label})
+    return rows
+
+
+def cmd_df(engine: Engine, args: argparse.Namespace) -> int:
+    from ..disk_usage import measure
+    from .output import render
+
+    usage = measure(engine)
+    rows = df_rows(usage.summary())
+    if not args.verbose:
+        out(render(rows, [("TYPE", "Type"), ("TOTAL", "TotalCount"), ("ACTIVE", "Active"), ("SIZE", "Size"),
+                          ("RECLAIMABLE", "Reclaimable")], args.format))
+        return 0
+    out(render_df_verbose(usage))
+    return 0
+
+
+def render_df_verbose(usage) -> str:
+    from ..timefmt import human_duration, human_size, parse_rfc3339
+    from .output import render_table
+
+    now = time.time()
+    image_rows = []
+    for image in usage.images:
+        for tag in image.repo_tags or ["<none>:<none>"]:
+            repository, _, tag_name = tag.rpartition(":")
+            image_rows.append([repository, tag_name, image.id.split(":")[-1][:12],
+                               human_duration(now - parse_rfc3339(image.created)) + " ago", human_size(image.size),
+                               human_size(image.shared_size), human_size(image.unique_size), str(image.containers)])
+    container_rows = [[c.id[:12], c.image, c.command, "0", human_size(c.size_rw), c.created, c.status, c.name]
+                      for c in usage.containers]
+    volume_rows = [[v.name, str(v.links), human_size(v.size)] for v in usage.volumes]
+    return "\n".join([
+        "Images space usage:", "",
+        render_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"],
+                     image_rows), "",
+        "Containers space usage:", "",
+        render_table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"],
+                     container_rows), "",
+        "Local Volumes space usage:", "",
+        render_table(["VOLUME NAME", "LINKS", "SIZE"], volume_rows), "",
+        "Build cache usage: 0B", "",
+        render_table(["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"], []),
+    ])
+
+
 def _add_events_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="Get real time events from the engine")
     p.add_argument("--since", help="Show all events created since timestamp")
@@ -176,3 +241,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     system_sub.required = True
     _add_events_parser(system_sub, "events")
     _add_info_parser(system_sub)
+    p = system_sub.add_parser("df", help="Show engine disk usage")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
+    p.add_argument("--format", help="Format the output: json or a Go template")
+    p.set_defaults(func=cmd_df)
