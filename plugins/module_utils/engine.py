@@ -18,6 +18,7 @@ from .events import EventJournal
 if TYPE_CHECKING:
     from .image.service import ImageService
     from .runtime.service import ContainerService
+    from .runtime.volumes import VolumeService
 
 
 class Engine:
@@ -29,6 +30,7 @@ class Engine:
         self.events = EventJournal(os.path.join(config.root, "events"), on_record=self._log_event)
         self._images: ImageService | None = None
         self._containers: ContainerService | None = None
+        self._volumes: VolumeService | None = None
 
     @classmethod
     def from_options(cls, root: str | None = None, config_path: str | None = None,
@@ -54,3 +56,11 @@ class Engine:
 
             self._containers = ContainerService(self.config, self.images, self.events)
         return self._containers
+
+    @property
+    def volumes(self) -> VolumeService:
+        if self._volumes is None:
+            from .runtime.volumes import VolumeService
+
+            self._volumes = VolumeService(self.config, self.events)
+        return self._volumes

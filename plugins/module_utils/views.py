@@ -54,8 +54,9 @@ def container_row(record: ContainerRecord, trunc: bool = True, now: float | None
         "ID": record.id[:12] if trunc else record.id,
         "Image": record.config.image_name,
         "Labels": labels,
-        "LocalVolumes": "0",
-        "Mounts": "",
+        "LocalVolumes": str(sum(1 for m in container_mounts(record) if m["Type"] == "volume")),
+        "Mounts": ",".join(_ellipsis(m.get("Name") or m.get("Source", ""), 15) if trunc else
+                           m.get("Name") or m.get("Source", "") for m in container_mounts(record)),
         "Names": record.name,
         "Networks": record.config.host_config.network_mode,
         "Ports": "",
@@ -147,7 +148,7 @@ def inspect_container(record: ContainerRecord) -> dict[str, Any]:
             "OpenStdin": c.open_stdin,
         },
         "HostConfig": host_config_view(c.host_config),
-        "Mounts": [],
+        "Mounts": container_mounts(record),
         "NetworkSettings": {"Networks": {}},
     }
 
@@ -178,4 +179,42 @@ def host_config_view(h: HostConfig) -> dict[str, Any]:
         "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_options)},
         "Mounts": [{"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
                    for m in h.mounts] or None,
+    }
+
+
+def container_mounts(record: ContainerRecord) -> list[dict[str, Any]]:
+    """Docker's inspect ``Mounts``: the container's resolved mount points (runtime/volumes.py)."""
+    from .runtime.volumes import mount_points
+
+    keys = ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Propagation")
+    return [{k: p[k] for k in keys if k in p} for p in mount_points(record.directory)]
+
+
+def inspect_volume(volume: Any) -> dict[str, Any]:
+    """`docker volume inspect` of a VolumeRecord (runtime/volumes.py)."""
+    return {
+        "CreatedAt": volume.created_at,
+        "Driver": volume.driver,
+        "Labels": dict(volume.labels) or None,
+        "Mountpoint": volume.mountpoint,
+        "Name": volume.name,
+        "Options": dict(volume.options) or None,
+        "Scope": "local",
+    }
+
+
+def volume_row(volume: Any) -> dict[str, Any]:
+    """The fields `docker volume ls --format` knows."""
+    return {
+        "Availability": "N/A",
+        "CreatedAt": volume.created_at,
+        "Driver": volume.driver,
+        "Group": "N/A",
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(volume.labels.items())),
+        "Links": "N/A",
+        "Mountpoint": volume.mountpoint,
+        "Name": volume.name,
+        "Scope": "local",
+        "Size": "N/A",
+        "Status": "N/A",
     }

@@ -12,6 +12,7 @@ from ..errors import EngineError, InvalidArgument
 from ..runtime.hostconfig import HostConfig
 from ..runtime.service import CreateOptions, Stdio
 from .common import err, out, print_inspect, progress
+from .volume_commands import add_mount_options, mounts_from_args
 
 PS_COLUMNS = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
               ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")]
@@ -59,7 +60,7 @@ def _create_options(args: argparse.Namespace) -> CreateOptions:
         user=args.user,
         hostname=args.hostname,
         labels=labels,
-        host_config=HostConfig(network_mode=args.network, auto_remove=args.rm),
+        host_config=HostConfig(network_mode=args.network, auto_remove=args.rm, mounts=mounts_from_args(args)),
         pull=args.pull,
     )
 
@@ -95,7 +96,7 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
     failed = False
     for ref in args.containers:
         try:
-            engine.containers.remove(ref, force=args.force)
+            engine.containers.remove(ref, force=args.force, volumes=args.volumes)
             out(ref)
         except EngineError as exc:
             err(f"Error response from daemon: {exc}")
@@ -132,6 +133,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-h", "--hostname")
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--network", "--net", default="none")
+    add_mount_options(p)  # -v/--volume, --mount, --tmpfs
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
     p.add_argument("--help", action="help")
     p.add_argument("image")
@@ -156,6 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("rm", help="Remove one or more containers")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes of the container")
     p.add_argument("containers", nargs="+")
     p.set_defaults(func=cmd_rm)
 

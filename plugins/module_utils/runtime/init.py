@@ -17,7 +17,7 @@ import signal
 import stat
 from collections.abc import Callable, Sequence
 
-from ..linux import capabilities, libc, mounts, rootfs
+from ..linux import binds, capabilities, libc, mounts, rootfs
 from .spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, ContainerSpec
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; only type checkers need it here
@@ -172,7 +172,8 @@ def build_steps(hooks: Sequence[Step] = ()) -> list[Step]:
     """The ordered setup of the container; ``hooks`` run as root inside the final view, before the
     capability and user switch (the place for seccomp-independent extras)."""
     return [
-        setup_stdio, wait_for_go, enter_namespaces, setup_uts, setup_network, mount_rootfs,
+        setup_stdio, wait_for_go, enter_namespaces, setup_uts, setup_network,
+        binds.open_step, mount_rootfs, binds.attach_step,  # user mounts: sources before pivot, targets after
         *hooks, restrict_capabilities, switch_user, enter_cwd,
     ]
 

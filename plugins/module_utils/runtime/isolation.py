@@ -13,7 +13,9 @@ from .spec import ContainerSpec
 # Fields whose default is all this version enforces.
 _NOT_YET = ("pid_mode", "ipc_mode", "uts_mode", "privileged", "cap_add", "cap_drop", "security_opt", "devices",
             "device_cgroup_rules", "memory", "memory_swap", "nano_cpus", "cpu_shares", "cpuset_cpus", "pids_limit",
-            "ulimits", "init", "mounts")
+            "ulimits", "init")
+# ``mounts`` become ``spec.mounts`` through VolumeService.mount_specs (runtime/volumes.py), called by the
+# container service: volumes resolve to paths under the engine root, which this mapping does not know.
 
 
 def apply_host_config(spec: ContainerSpec, host: HostConfig) -> None:

@@ -20,6 +20,7 @@ from ..errors import Conflict, ContainerCommandError, ImageNotFound, InvalidArgu
 from ..timefmt import utc_now_rfc3339
 from .hostconfig import HostConfig
 from .networking import networking_for
+from .volumes import VolumeService
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
@@ -67,6 +68,7 @@ class ContainerService:
         self.images = images
         self.events = events
         self.store = ContainerStore(config.paths.containers)
+        self.volumes = VolumeService(config, events)
 
     def create(self, options: CreateOptions, progress: Progress | None = None) -> ContainerRecord:
         image = self.images.ensure(options.image, options.pull, progress=progress)
@@ -98,6 +100,11 @@ class ContainerService:
             host_config=options.host_config,
         )
         record = self.store.create(config)
+        try:
+            self.volumes.prepare_mounts(record, image_config)  # -v/--mount/--tmpfs + image VOLUMEs
+        except BaseException:
+            self.store.remove(record)
+            raise
         _write_etc_files(record)
         self._event(record, "create")
         return record
@@ -141,12 +148,14 @@ class ContainerService:
         state.started_at = utc_now_rfc3339()
         self.store.save_state(record)
         self._event(record, "start")
+        self.volumes.record_mount_events(record, "mount")
         with _forward_signals(process.pid):
             exit_code = launcher.wait(process)
         state.status, state.pid, state.exit_code = "exited", 0, exit_code
         state.finished_at = utc_now_rfc3339()
         self.store.save_state(record)
         self._event(record, "die", exitCode=exit_code)
+        self.volumes.record_mount_events(record, "unmount")
         self._finish(record, spec)
         return exit_code
 
@@ -157,6 +166,7 @@ class ContainerService:
         launcher.cleanup(spec)
         if record.config.host_config.auto_remove:
             launcher.cleanup(spec, remove_layers=True)
+            self.volumes.release(record, remove_anonymous=True)  # --rm drops anonymous volumes too (Docker)
             self.store.remove(record)
             self._event(record, "destroy")
 
@@ -182,6 +192,7 @@ class ContainerService:
             etc_files={f"/etc/{n}": os.path.join(record.directory, n) for n in ETC_FILES},
         )
         apply_host_config(spec, record.config.host_config)
+        spec.mounts = self.volumes.mount_specs(record)
         return spec
 
     def list(self, all: bool = False) -> list[ContainerRecord]:
@@ -191,7 +202,8 @@ class ContainerService:
     def lookup(self, ref: str) -> ContainerRecord:
         return self.store.lookup(ref)
 
-    def remove(self, ref: str, force: bool = False) -> ContainerRecord:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
+        """`rm [-f] [-v]`: ``volumes`` also removes the container's anonymous volumes."""
         from . import launcher
 
         record = self.store.lookup(ref)
@@ -202,6 +214,7 @@ class ContainerService:
                     "stop the container before removing or force remove")
             _kill_and_wait(record.state.pid)
         launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
+        self.volumes.release(record, remove_anonymous=volumes)
         self.store.remove(record)
         self._event(record, "destroy")
         return record

@@ -41,6 +41,19 @@ class ProcessSpec:
 
 
 @dataclass
+class MountSpec:
+    """One user mount (-v, --mount, --tmpfs, image VOLUME), resolved to host paths by runtime/volumes.py."""
+
+    type: str  # "bind" (host paths and volumes' _data) | "tmpfs"
+    source: str  # host path; "" for tmpfs
+    target: str  # container path, resolved inside the container's root (symlinks cannot leave it)
+    read_only: bool = False
+    recursive: bool = True  # rbind, as Docker's binds
+    copy_up: bool = False  # an empty volume is first filled with the image's content at target
+    options: list[str] = field(default_factory=list)  # tmpfs: mount(8) options (nosuid, size=..., mode=...)
+
+
+@dataclass
 class ContainerSpec:
     id: str  # 64 hex
     hostname: str
@@ -54,6 +67,8 @@ class ContainerSpec:
     masked_paths: list[str] = field(default_factory=lambda: list(DEFAULT_MASKED_PATHS))
     readonly_paths: list[str] = field(default_factory=lambda: list(DEFAULT_READONLY_PATHS))
     shm_size: int = 64 * 1024 * 1024
+    # user mounts, parents before children (applied after the root filesystem, see linux/binds.py)
+    mounts: list[MountSpec] = field(default_factory=list)
 
     @property
     def upper_dir(self) -> str:
