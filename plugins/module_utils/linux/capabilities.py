@@ -1,7 +1,9 @@
-"""Capabilities: shrink the bounding set to what the container may have, clear inheritable and ambient.
+"""Capabilities: shrink the bounding set to what the container may have, set inheritable to the same
+set (as Docker's spec does), clear ambient.
 
-After exec, root gets exactly the bounding set (file caps of root are "all", masked by the bounding
-set); a non-root user gets none (no ambient caps), as with Docker.
+After exec, root gets exactly the bounding set in its permitted and effective sets (file caps of root are
+"all", masked by the bounding set); a non-root user gets none (no ambient caps, no file inheritable caps),
+as with Docker.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def numbers(names: list[str] | tuple[str, ...]) -> set[int]:
 
 
 def restrict(keep: set[int], top: int | None = None) -> None:
-    """Drop every capability not in ``keep`` from the bounding set; clear inheritable and ambient sets."""
+    """Drop every capability not in ``keep`` from the bounding set; inheritable becomes ``keep``; ambient
+    is cleared."""
     top = last_cap() if top is None else top
     for cap in range(top + 1):
         if cap not in keep:
@@ -53,4 +56,8 @@ def restrict(keep: set[int], top: int | None = None) -> None:
                     raise
     libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
     eff, perm, _inh = libc.capget()
-    libc.capset(eff, perm, 0)
+    mask = 0
+    for cap in keep:
+        if cap <= top:
+            mask |= 1 << cap
+    libc.capset(eff, perm, mask & perm)

@@ -8,6 +8,7 @@ opened lazily so importing this module costs only the (pre-parsed) cffi type tab
 from __future__ import annotations
 
 import os
+import sys
 
 from ..errors import EngineError
 
@@ -108,6 +109,7 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 _lib: Any = None
+_BYTEORDER = sys.byteorder
 
 
 def lib() -> Any:
@@ -253,6 +255,21 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 
 # --- fds and devices ---
+
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+def seccomp_set_filter(program: bytes) -> None:
+    """Install a classic BPF seccomp program (struct sock_filter[]) on the calling thread."""
+    buf = ffi.new("char[]", program)
+    ptr_size = ffi.sizeof("void *")
+    addr = int(ffi.cast("uintptr_t", buf))
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; }: the pointer is aligned.
+    raw = (len(program) // 8).to_bytes(2, _BYTEORDER) + bytes(ptr_size - 2) + addr.to_bytes(ptr_size, _BYTEORDER)
+    fprog = ffi.new("char[]", raw)
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, int(ffi.cast("uintptr_t", fprog)))
 
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:

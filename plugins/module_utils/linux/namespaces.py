@@ -67,3 +67,21 @@ def join(pid: int, names: list[str] | tuple[str, ...]) -> None:
 
 _PROC_NAME = {"mount": "mnt", "uts": "uts", "ipc": "ipc", "pid": "pid", "network": "net", "cgroup": "cgroup",
               "user": "user"}
+
+
+@contextlib.contextmanager
+def pid_namespace_of(pid: int) -> Iterator[None]:
+    """Within the block, processes forked by this thread are born in the pid namespace of ``pid``."""
+    own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            libc.setns(target, libc.CLONE_NEWPID)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            libc.setns(own, libc.CLONE_NEWPID)
+    finally:
+        os.close(own)

@@ -87,11 +87,44 @@ def setup_dev(shm_size: int) -> None:
     libc.mount("mqueue", "/dev/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
 
 
-def setup_proc_sys() -> None:
+def setup_proc_sys(privileged: bool = False) -> None:
     _real_dir("/proc")
     libc.mount("proc", "/proc", "proc", _NOSUID_NODEV_NOEXEC)
     _real_dir("/sys")
-    libc.mount("sysfs", "/sys", "sysfs", _NOSUID_NODEV_NOEXEC | libc.MS_RDONLY)
+    libc.mount("sysfs", "/sys", "sysfs", _NOSUID_NODEV_NOEXEC | (0 if privileged else libc.MS_RDONLY))
+
+
+def setup_cgroupfs(privileged: bool = False) -> None:
+    """/sys/fs/cgroup as Docker shows it: the container's own cgroups (the cgroup namespace makes them the
+    root), read-only unless privileged. v2: one cgroup2 mount; v1/hybrid: a tmpfs with one mount per
+    hierarchy (and the unified one at ``unified``)."""
+    with open("/proc/self/mountinfo") as f:
+        text = f.read()
+    # The host's cgroup mounts are still visible through the parked old root at this point.
+    from .cgroups.detect import parse_mountinfo
+
+    unified, v1 = parse_mountinfo(text)
+    ro = 0 if privileged else libc.MS_RDONLY
+    target = "/sys/fs/cgroup"
+    if not os.path.isdir(target):
+        return
+    if not v1:
+        if unified:
+            libc.mount("cgroup", target, "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
+        return
+    libc.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
+    by_mount: dict[str, list[str]] = {}
+    for controller, mountpoint in v1.items():
+        by_mount.setdefault(mountpoint, []).append(controller)
+    for mountpoint, controllers in sorted(by_mount.items()):
+        name = os.path.basename(mountpoint)
+        os.mkdir(f"{target}/{name}", 0o755)
+        libc.mount("cgroup", f"{target}/{name}", "cgroup", _NOSUID_NODEV_NOEXEC | ro, ",".join(controllers))
+    if unified:
+        os.mkdir(f"{target}/unified", 0o755)
+        libc.mount("cgroup2", f"{target}/unified", "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
+    if ro:
+        libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "mode=755")
 
 
 def bind_host_files(files: dict[str, str]) -> None:
@@ -135,17 +168,79 @@ def ensure_cwd(cwd: str) -> None:
     os.makedirs(cwd, 0o755, exist_ok=True)
 
 
+def add_device(host_path: str, container_path: str, permissions: str = "rwm") -> None:
+    """A device node in the container's /dev with the host node's type, numbers and mode (--device)."""
+    st = os.stat(OLD_ROOT + host_path)
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise OSError(errno.EINVAL, f"{host_path} is not a device")
+    os.makedirs(os.path.dirname(container_path), 0o755, exist_ok=True)
+    if os.path.lexists(container_path):
+        os.unlink(container_path)
+    mode = stat.S_IMODE(st.st_mode)
+    if "w" not in permissions:
+        mode &= ~0o222
+    if "r" not in permissions:
+        mode &= ~0o444
+    os.mknod(container_path, stat.S_IFMT(st.st_mode) | mode, st.st_rdev)
+    os.chmod(container_path, mode)  # mknod's mode is masked by the umask
+    os.chown(container_path, st.st_uid, st.st_gid)
+
+
+def host_devices(top: str = "/dev") -> list[str]:
+    """Every device node under the host's /dev (what --privileged shows), pts/shm/mqueue excepted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        if dirpath == top:
+            dirnames[:] = [d for d in dirnames if d not in ("pts", "shm", "mqueue", ".oldroot")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                found.append(path)
+    return found
+
+
+def setup_devices(privileged: bool, devices: list[tuple[str, str, str]]) -> None:
+    if privileged:
+        base = OLD_ROOT + "/dev"
+        for host_path in host_devices(base):
+            rel = host_path[len(OLD_ROOT):]
+            if os.path.basename(rel) in HOST_DEVICES and os.path.dirname(rel) == "/dev":
+                continue  # already bound
+            add_device(rel, rel)
+    for host_path, container_path, permissions in devices:
+        add_device(host_path, container_path, permissions)  # host_path: resolved by the caller
+
+
+def bind_init(init_binary: str, target: str = "/sbin/docker-init") -> None:
+    _mount_point_file(target)
+    libc.mount(OLD_ROOT + os.path.realpath(init_binary), target, None, libc.MS_BIND)
+    libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
+
+
 def setup(rootfs: str, *, etc_files: dict[str, str], masked: list[str], readonly: list[str],
-          readonly_rootfs: bool, shm_size: int, cwd: str) -> None:
+          readonly_rootfs: bool, shm_size: int, cwd: str, privileged: bool = False,
+          devices: list[tuple[str, str, str]] | None = None, init_binary: str | None = None,
+          cgroup_mounts: bool = False) -> None:
     """From the overlay mounted on ``rootfs`` (host path) to the final view; see the module docstring.
 
     ``etc_files`` maps container paths to host files; ``masked``/``readonly`` are container paths.
+    ``privileged`` gives every host device and writable /sys; ``devices`` are (host, container, perms)
+    device nodes to create; ``init_binary`` is bound to /sbin/docker-init.
     """
     host_files = {path: os.path.realpath(src) for path, src in etc_files.items()}
     pivot(rootfs)
     setup_dev(shm_size)
-    setup_proc_sys()
+    setup_proc_sys(privileged)
+    if cgroup_mounts:
+        setup_cgroupfs(privileged)
+    setup_devices(privileged, devices or [])
     bind_host_files(host_files)
+    if init_binary:
+        bind_init(init_binary)
     detach_old_root()
     mask_paths(masked)
     readonly_paths(readonly)

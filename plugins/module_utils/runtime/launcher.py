@@ -25,6 +25,7 @@ running container is reachable from the host as ``/proc/<pid>/root``; its change
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from ..errors import CommandNotExecutable, CommandNotFound, EngineError, InvalidArgument
 from ..linux import mounts, namespaces
 from . import init
-from .spec import ContainerSpec
+from .spec import ContainerSpec, ProcessSpec
 
 NETWORK_MODES = ("none", "host")
 
@@ -42,6 +43,8 @@ NETWORK_MODES = ("none", "host")
 class ContainerProcess:
     pid: int  # host pid of the container's PID 1 (a child of the process that called start)
     exit_code: int | None = None  # set by wait()
+    oom_killed: bool = False  # set by wait(): the kernel OOM-killed a process of the container's cgroup
+    cgroup: object = None  # the container's ContainerCgroup (None for exec_in processes / no cgroup)
 
 
 def _validate(spec: ContainerSpec) -> None:
@@ -56,33 +59,103 @@ def _validate(spec: ContainerSpec) -> None:
         if not os.path.isabs(path) or not os.path.isfile(src):
             raise InvalidArgument(f"cannot bind {src!r} to {path!r}: need an absolute container path and "
                                   "an existing host file")
+    if spec.init and not os.path.exists(init.INIT_BINARY):
+        raise EngineError(f"--init needs {init.INIT_BINARY} (Debian: tini)")
+
+
+def _seccomp_program(process: ProcessSpec) -> bytes | None:
+    """Compile the process's profile here, in the caller: the container never loads libseccomp."""
+    if process.seccomp is None:
+        return None
+    from ..linux import capabilities, seccomp
+
+    names = {capabilities.CAPABILITIES[n] for n in init.capability_numbers(process.capabilities)
+             if n < len(capabilities.CAPABILITIES)}
+    return seccomp.compile_bpf(process.seccomp, names)
 
 
 def start(spec: ContainerSpec, stdin: int | None, stdout: int, stderr: int, *,
           parent_hooks: Sequence[Callable[[int], None]] = (),
           init_hooks: Sequence[init.Step] = ()) -> ContainerProcess:
-    """Create the container's namespaces and root filesystem and exec its process.
+    """Create the container's namespaces, cgroup and root filesystem and exec its process.
 
-    ``parent_hooks`` run in the caller with the child's pid before the child may continue (cgroups);
-    ``init_hooks`` run in the container as root after its filesystem is set up.
+    ``parent_hooks`` run in the caller with the child's pid before the child may continue (after the
+    launcher's own: the cgroup); ``init_hooks`` run in the container as root after its filesystem is set up.
     Raises CommandNotFound (127) / CommandNotExecutable (126) / EngineError (125); nothing is left
     behind on failure.
     """
     _validate(spec)
+    program = _seccomp_program(spec.process)
     os.makedirs(spec.upper_dir, 0o755, exist_ok=True)
     os.makedirs(spec.work_dir, 0o700, exist_ok=True)
     os.makedirs(spec.rootfs, 0o755, exist_ok=True)
+    cgroup = None
+    hooks = list(parent_hooks)
+    if spec.cgroup is not None:
+        from ..linux import cgroups
+
+        cgroup = cgroups.container_cgroup(spec.id, spec.cgroup)
+        try:
+            cgroup.create()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                cgroup.destroy()
+            raise
+        hooks.insert(0, cgroup.add)
     steps = init.build_steps(init_hooks)
+    pidns = spec.pid_mode != "host"
+    try:
+        proc = _spawn(lambda go_r: init.InitContext(spec, (stdin, stdout, stderr), go_r, program), steps, hooks,
+                      namespaces.new_pid_namespace_for_children() if pidns else contextlib.nullcontext())
+    except BaseException:
+        if cgroup is not None:
+            with contextlib.suppress(Exception):
+                cgroup.destroy()
+        raise
+    proc.cgroup = cgroup
+    return proc
+
+
+def exec_in(spec: ContainerSpec, target_pid: int, process: ProcessSpec, stdin: int | None, stdout: int,
+            stderr: int) -> ContainerProcess:
+    """Run ``process`` inside the running container whose PID 1 is ``target_pid`` (``docker exec``).
+
+    It joins the container's namespaces and cgroup and gets the container's capabilities, seccomp filter,
+    no_new_privs and rlimits (those fields of ``process`` are ignored); args, env, cwd, user and terminal
+    are its own. The process is the caller's child: ``wait``/``poll`` it like a container. Raises as
+    ``start`` does.
+    """
+    if not process.args:
+        raise InvalidArgument("no command specified")
+    c = spec.process
+    process = dataclasses.replace(process, capabilities=c.capabilities, seccomp=c.seccomp,
+                                  no_new_privileges=c.no_new_privileges, rlimits=list(c.rlimits))
+    program = _seccomp_program(process)
+    hooks: list[Callable[[int], None]] = []
+    if spec.cgroup is not None:
+        from ..linux import cgroups
+
+        cg = cgroups.container_cgroup(spec.id, spec.cgroup)
+        if cg.exists():
+            hooks.append(cg.add)
+    # The child is born in the container's pid namespace (and stays the caller's child).
+    pidns = contextlib.nullcontext() if spec.pid_mode == "host" else namespaces.pid_namespace_of(target_pid)
+    return _spawn(lambda go_r: init.InitContext(spec, (stdin, stdout, stderr), go_r, program, process,
+                                                target_pid),
+                  init.build_exec_steps(), hooks, pidns)
+
+
+def _spawn(make_context, steps: list, parent_hooks: Sequence[Callable[[int], None]], pidns) -> ContainerProcess:
     report_r, report_w = os.pipe()  # both ends close-on-exec (Python's default)
     go_r, go_w = os.pipe()
     try:
-        with namespaces.new_pid_namespace_for_children():
+        with pidns:
             pid = os.fork()
-            if pid == 0:  # the container's PID 1: must never return into the caller's code
+            if pid == 0:  # the new process: must never return into the caller's code
                 try:
                     os.close(report_r)
                     os.close(go_w)
-                    init.run(init.InitContext(spec, (stdin, stdout, stderr), go_r), steps, report_w)
+                    init.run(make_context(go_r), steps, report_w)
                 finally:
                     os._exit(125)
     except OSError as exc:
@@ -141,9 +214,16 @@ def wait(proc: ContainerProcess) -> int:
             _, status = os.waitpid(proc.pid, 0)
         except ChildProcessError:
             raise EngineError(f"process {proc.pid} is not a child of this process") from None
-        code = os.waitstatus_to_exitcode(status)
-        proc.exit_code = 128 - code if code < 0 else code
+        _record_exit(proc, status)
     return proc.exit_code
+
+
+def _record_exit(proc: ContainerProcess, status: int) -> None:
+    code = os.waitstatus_to_exitcode(status)
+    proc.exit_code = 128 - code if code < 0 else code
+    if proc.cgroup is not None:
+        with contextlib.suppress(Exception):
+            proc.oom_killed = proc.cgroup.oom_killed()
 
 
 def poll(proc: ContainerProcess) -> int | None:
@@ -152,8 +232,7 @@ def poll(proc: ContainerProcess) -> int | None:
         pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid == 0:
             return None
-        code = os.waitstatus_to_exitcode(status)
-        proc.exit_code = 128 - code if code < 0 else code
+        _record_exit(proc, status)
     return proc.exit_code
 
 
@@ -161,8 +240,13 @@ def cleanup(spec: ContainerSpec, remove_layers: bool = False) -> None:
     """Release what a container left on the host. Idempotent; a no-op when nothing is there.
 
     Normally nothing is mounted in the host namespace (see the module docstring); leftovers under the
-    container directory are detached anyway. ``remove_layers`` deletes upper/, work/ and merged/.
+    container directory are detached anyway. The container's cgroup is removed, killing whatever still
+    runs in it (processes of a ``--pid host`` container outlive its PID 1). ``remove_layers`` deletes
+    upper/, work/ and merged/.
     """
+    from ..linux import cgroups
+
+    cgroups.container_cgroup(spec.id, spec.cgroup if spec.cgroup is not None else cgroups.CgroupConfig()).destroy()
     mounts.umount_all_under(spec.container_dir)
     if remove_layers:
         import shutil

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..linux.cgroups import CgroupConfig
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Docker's default capability set (moby oci/caps/defaults.go), by name.
@@ -35,9 +37,17 @@ class ProcessSpec:
     uid: int = 0
     gid: int = 0
     additional_gids: list[int] = field(default_factory=list)
-    terminal: bool = False  # not implemented yet
-    # None: Docker's default set. Bounding set; inheritable and ambient sets are always cleared.
+    # fd 0 is a terminal (a pty slave the caller allocated): it becomes the controlling terminal
+    terminal: bool = False
+    # None: Docker's default set. Bounding, permitted, effective and inheritable sets (root keeps them
+    # after exec; another user gets none); ambient is always cleared. ["ALL"] means every capability.
     capabilities: list[str] | None = None
+    # A Docker-format seccomp profile (already parsed JSON), compiled for ``capabilities`` at start;
+    # None: no filter (unconfined).
+    seccomp: dict | None = None
+    no_new_privileges: bool = False
+    # (resource name as in --ulimit: "nofile", "nproc", ...; soft; hard), clamped to the host's hard limits
+    rlimits: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +79,18 @@ class ContainerSpec:
     shm_size: int = 64 * 1024 * 1024
     # user mounts, parents before children (applied after the root filesystem, see linux/binds.py)
     mounts: list[MountSpec] = field(default_factory=list)
+    # namespaces shared with the host ("" private, "host" the host's)
+    pid_mode: str = ""
+    ipc_mode: str = ""
+    uts_mode: str = ""
+    # --privileged: every host device in /dev, /sys and /proc writable, no masked paths
+    privileged: bool = False
+    # --device: (host path, container path, permissions "rwm") resolved to nodes made in the container's /dev
+    devices: list[tuple[str, str, str]] = field(default_factory=list)
+    # --init: a minimal reaper (tini) runs as PID 1 and execs the process as its child
+    init: bool = False
+    # the container's cgroup (always created: stats, pause and OOM detection need it); None: none at all
+    cgroup: CgroupConfig | None = field(default_factory=CgroupConfig)
 
     @property
     def upper_dir(self) -> str:
