@@ -125,6 +125,13 @@ def setup_stdio(ctx: InitContext) -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def enter_network_namespace(ctx: InitContext) -> None:
+    # Before the go-ahead: the caller's network hooks (runtime/networking.py) wire this namespace up (veth,
+    # addresses, routes) while we wait. Every mode but "host" has its own.
+    if ctx.spec.network_mode != "host":
+        libc.unshare(libc.CLONE_NEWNET)
+
+
 def wait_for_go(ctx: InitContext) -> None:
     # EOF instead of the byte means the caller died or gave up: do not start an orphaned container.
     if os.read(ctx.go_fd, 1) != b"g":
@@ -139,8 +146,6 @@ def enter_namespaces(ctx: InitContext) -> None:
         flags |= libc.CLONE_NEWUTS
     if s.ipc_mode != "host":
         flags |= libc.CLONE_NEWIPC
-    if s.network_mode == "none":
-        flags |= libc.CLONE_NEWNET
     libc.unshare(flags)
     mounts.make_private("/")  # before any mount: nothing of ours may propagate to the host
 
@@ -151,7 +156,7 @@ def setup_uts(ctx: InitContext) -> None:
 
 
 def setup_network(ctx: InitContext) -> None:
-    if ctx.spec.network_mode == "none":
+    if ctx.spec.network_mode != "host":
         libc.interface_up("lo")
 
 
@@ -223,7 +228,7 @@ def build_steps(hooks: Sequence[Step] = ()) -> list[Step]:
     """The ordered setup of the container; ``hooks`` run as root inside the final view, before the
     capability and user switch (the place for seccomp-independent extras)."""
     return [
-        setup_stdio, wait_for_go, enter_namespaces, setup_uts, setup_network,
+        setup_stdio, enter_network_namespace, wait_for_go, enter_namespaces, setup_uts, setup_network,
         binds.open_step, mount_rootfs, binds.attach_step,  # user mounts: sources before pivot, targets after
         *hooks, *PROCESS_STEPS,
     ]

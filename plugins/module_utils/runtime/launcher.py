@@ -36,6 +36,8 @@ from ..linux import mounts, namespaces
 from . import init
 from .spec import ContainerSpec, ProcessSpec
 
+# "host" shares the host's network namespace; every other mode gets its own, unshared by the child before
+# the go-ahead so that parent hooks can wire it (bridge, user networks: runtime/networking.py).
 NETWORK_MODES = ("none", "host")
 
 
@@ -50,7 +52,7 @@ class ContainerProcess:
 def _validate(spec: ContainerSpec) -> None:
     if not spec.process.args:
         raise InvalidArgument("no command specified")
-    if spec.network_mode not in NETWORK_MODES:
+    if spec.network_mode.startswith("container:") or not spec.network_mode:
         raise InvalidArgument(f"network mode {spec.network_mode!r} is not supported (use one of "
                               f"{', '.join(NETWORK_MODES)})")
     if not spec.lower_dirs:
