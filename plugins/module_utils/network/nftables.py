@@ -1,0 +1,159 @@
+"""The engine's nftables table, written through libnftables (cffi, out-of-line ABI mode) as JSON commands.
+
+The whole table is rendered from the network state and replaced in one transaction (``add table`` +
+``delete table`` + the new content in one batch: the kernel applies all of it or none), so the rules always
+match the state file, a crashed engine leaves nothing half-written, and other tables (Docker's, firewalld's,
+the admin's) are never touched. libnftables 1.0.6 parses JSON input only when the context's output flags
+include JSON (as ``nft -j`` sets them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EngineError
+
+NFT_CTX_DEFAULT = 0
+NFT_CTX_OUTPUT_JSON = 1 << 4
+
+_lib: Any = None
+_ffi: Any = None
+
+
+def _nft() -> tuple[Any, Any]:
+    global _lib, _ffi
+    if _lib is None:
+        try:
+            from ._nft_ffi import ffi
+
+            _lib = ffi.dlopen("libnftables.so.1")
+        except (ImportError, OSError) as exc:
+            raise EngineError(f"port publishing and bridge networks need libnftables (Debian: libnftables1) "
+                              f"and cffi's backend: {exc}") from None
+        _ffi = ffi
+    return _lib, _ffi
+
+
+def run(commands: list[dict]) -> dict:
+    """Run a JSON command batch; return libnftables' JSON output (``{}`` when there is none)."""
+    lib, ffi = _nft()
+    ctx = lib.nft_ctx_new(NFT_CTX_DEFAULT)
+    if ctx == ffi.NULL:
+        raise EngineError("libnftables: cannot create a context")
+    try:
+        lib.nft_ctx_output_set_flags(ctx, lib.nft_ctx_output_get_flags(ctx) | NFT_CTX_OUTPUT_JSON)
+        lib.nft_ctx_buffer_output(ctx)
+        lib.nft_ctx_buffer_error(ctx)
+        rc = lib.nft_run_cmd_from_buffer(ctx, json.dumps({"nftables": commands}).encode())
+        if rc != 0:
+            error = ffi.string(lib.nft_ctx_get_error_buffer(ctx)).decode(errors="replace").strip()
+            raise EngineError(f"nftables: {error or 'command failed'}")
+        output = ffi.string(lib.nft_ctx_get_output_buffer(ctx)).decode(errors="replace").strip()
+        return json.loads(output) if output else {}
+    finally:
+        lib.nft_ctx_free(ctx)
+
+
+# --- expression helpers (libnftables' JSON schema, see libnftables-json(5)) ---
+
+def _match(left: dict, right: Any, op: str = "==") -> dict:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _payload(protocol: str, name: str) -> dict:
+    return {"payload": {"protocol": protocol, "field": name}}
+
+
+def _prefix(cidr: str) -> dict:
+    addr, _, length = cidr.partition("/")
+    return {"prefix": {"addr": addr, "len": int(length)}}
+
+
+def _meta(key: str) -> dict:
+    return {"meta": {"key": key}}
+
+
+@dataclass
+class BridgeRules:
+    bridge: str
+    subnet: str      # "10.99.0.0/16"
+    masquerade: bool = True   # outbound NAT (not for internal networks)
+
+
+@dataclass
+class PortRule:
+    proto: str       # tcp | udp
+    host_ip: str     # "" = every local address
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+@dataclass
+class Ruleset:
+    table: str
+    bridges: list[BridgeRules] = field(default_factory=list)
+    ports: list[PortRule] = field(default_factory=list)
+
+    def commands(self) -> list[dict]:
+        """Replace the engine's table with this content (or just delete it when there is nothing to hold)."""
+        t = {"family": "ip", "name": self.table}
+        cmds: list[dict] = [{"add": {"table": dict(t)}}, {"delete": {"table": dict(t)}}]
+        if not self.bridges and not self.ports:
+            return cmds
+        cmds.append({"add": {"table": dict(t)}})
+
+        def chain(name: str, kind: str | None = None, hook: str | None = None, prio: int = 0) -> None:
+            body: dict[str, Any] = {"family": "ip", "table": self.table, "name": name}
+            if kind:
+                body.update(type=kind, hook=hook, prio=prio, policy="accept")
+            cmds.append({"add": {"chain": body}})
+
+        def rule(chain_name: str, *expr: dict) -> None:
+            cmds.append({"add": {"rule": {"family": "ip", "table": self.table, "chain": chain_name,
+                                          "expr": list(expr)}}})
+
+        chain("prerouting", "nat", "prerouting", -100)
+        chain("output", "nat", "output", -100)
+        chain("postrouting", "nat", "postrouting", 100)
+        chain("forward", "filter", "forward", 0)
+        chain("published")
+        local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+        # Published ports: traffic to any local address (127.0.0.1 included: route_localnet) is DNATed.
+        rule("prerouting", local, {"jump": {"target": "published"}})
+        rule("output", local, {"jump": {"target": "published"}})
+        for p in self.ports:
+            expr = []
+            if p.host_ip:
+                expr.append(_match(_payload("ip", "daddr"), p.host_ip))
+            expr += [_match(_payload(p.proto, "dport"), p.host_port),
+                     {"dnat": {"addr": p.container_ip, "port": p.container_port}}]
+            rule("published", *expr)
+        rule("forward", _match({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None})
+        rule("forward", _match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None})
+        for b in self.bridges:
+            oif, src = _meta("oifname"), _payload("ip", "saddr")
+            rule("forward", _match(_meta("iifname"), b.bridge), {"accept": None})
+            # Loopback sources DNATed to a container must leave with a routable address.
+            rule("postrouting", _match(oif, b.bridge), _match(src, _prefix("127.0.0.0/8")), {"masquerade": None})
+            # Hairpin: a container reaching a published port (its own included) through the host gets the
+            # reply back through the host too, so that conntrack can undo the DNAT.
+            rule("postrouting", _match(oif, b.bridge), _match(src, _prefix(b.subnet)),
+                 _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None})
+            if b.masquerade:
+                rule("postrouting", _match(oif, b.bridge, "!="), _match(src, _prefix(b.subnet)),
+                     {"masquerade": None})
+        return cmds
+
+    def apply(self) -> None:
+        run(self.commands())
+
+
+def list_table(table: str) -> dict | None:
+    """The table as libnftables lists it (JSON), or None when it does not exist."""
+    try:
+        return run([{"list": {"table": {"family": "ip", "name": table}}}])
+    except EngineError:
+        return None
