@@ -88,12 +88,37 @@ def image_rows(record: ImageRecord, trunc: bool = True, now: float | None = None
         "UniqueSize": "N/A",
         "VirtualSize": human_size(record.size, 3),
     }
-    tags = record.repo_tags or ["<none>:<none>"]
+    # Pulled by digest only: Docker shows the repository with a <none> tag.
+    digest_repos = sorted({d.rpartition("@")[0] for d in record.repo_digests})
+    tags = record.repo_tags or [f"{r}:<none>" for r in digest_repos] or ["<none>:<none>"]
     rows = []
     for tag in tags:
         repository, _, tag_name = tag.rpartition(":")
-        rows.append({**base, "Repository": repository, "Tag": tag_name})
+        repo_digest = next((d for d in record.repo_digests if d.rpartition("@")[0] == repository), None)
+        row = {**base, "Repository": repository, "Tag": tag_name}
+        if repo_digest:
+            row["Digest"] = repo_digest.rpartition("@")[2]
+        rows.append(row)
     return rows
+
+
+def history_row(entry: dict, trunc: bool = True, human: bool = True, now: float | None = None) -> dict[str, Any]:
+    """One `docker history` row (entry from ImageService.history)."""
+    now = time.time() if now is None else now
+    created_by = entry.get("created_by", "")
+    image_id = entry.get("id", "<missing>")
+    if trunc:
+        image_id = short_id(image_id) if image_id.startswith("sha256:") else image_id
+        created_by = _ellipsis(created_by, 45)
+    created = entry.get("created", "")
+    return {
+        "ID": image_id,
+        "CreatedSince": (human_duration(now - parse_rfc3339(created)) + " ago") if human and created else created,
+        "CreatedAt": created,
+        "CreatedBy": created_by,
+        "Size": human_size(entry.get("size", 0), 3) if human else str(entry.get("size", 0)),
+        "Comment": entry.get("comment", ""),
+    }
 
 
 def inspect_image(record: ImageRecord) -> dict[str, Any]:
@@ -102,13 +127,20 @@ def inspect_image(record: ImageRecord) -> dict[str, Any]:
         "Id": record.id,
         "RepoTags": list(record.repo_tags),
         "RepoDigests": list(record.repo_digests),
+        "Parent": "",
+        "Comment": config.get("comment", "") or (record.extra or {}).get("comment", ""),
         "Created": record.created,
+        "DockerVersion": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Config": config.get("config") or {},
         "Architecture": config.get("architecture", ""),
+        **({"Variant": config["variant"]} if config.get("variant") else {}),
         "Os": config.get("os", ""),
         "Size": record.size,
-        "Config": config.get("config") or {},
+        "GraphDriver": {"Name": "overlay2", "Data": None},
         "RootFS": {"Type": "layers", "Layers": list(record.diff_ids)},
         "History": config.get("history") or [],
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }
 
 

@@ -629,8 +629,8 @@ def remove_tree(path: str) -> None:
 __all__ = [
     "DigestReader",
     "LayerUnpacker",
-    "UnpackStats",
     "SplitRecorder",
+    "UnpackStats",
     "decompressing_reader",
     "rebuild_layer",
     "unpack_layer",

@@ -197,6 +197,19 @@ def pull(
         )
 
 
+def list_tags(ref: Reference, config) -> list[str]:
+    """The repository's tags (GET /v2/<name>/tags/list), for `pull --all-tags`."""
+
+    def action(client: RegistryClient) -> list[str]:
+        status, _h, body = client.request("GET", f"/v2/{ref.path}/tags/list", f"repository:{ref.path}:pull")
+        if status != 200:
+            raise client._error(status, body, f"tags of {ref.familiar_name}")
+        tags = _parse_json(body, "tag list").get("tags") or []
+        return sorted(str(t) for t in tags)
+
+    return _over_endpoints(ref, config, action)
+
+
 @dataclass
 class RemoteImage:
     image_id: str
@@ -374,7 +387,7 @@ def _fetch_layer(
         for attempt in range(_LAYER_ATTEMPTS):
             got = [0]
 
-            def report(n: int) -> None:
+            def report(n: int, got: list[int] = got) -> None:
                 if cancel.is_set():
                     raise _Cancelled()
                 got[0] += n

@@ -398,6 +398,16 @@ class ImageStore:
                 return None
             return index["tags"].pop(str(ref), None)
 
+    def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
+        """Record ``name@digest`` for an image (after a push), one digest per repository as Docker keeps."""
+        with self._index_update() as index:
+            entry = index["images"].get(image_id)
+            if entry is None:
+                return
+            repo = repo_digest.partition("@")[0]
+            kept = [d for d in entry.get("repo_digests", []) if d.partition("@")[0] != repo]
+            entry["repo_digests"] = sorted({*kept, repo_digest})
+
     def references(self, image_id: str) -> tuple[list[str], list[str]]:
         """(qualified tags, qualified repo digests) naming ``image_id``."""
         index = self._read_index()
