@@ -184,6 +184,7 @@ def _tmpfs(m: MountSpec) -> int:
         attrs |= libc.MOUNT_ATTR_RDONLY
     fs = libc.fsopen("tmpfs")
     try:
+        libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "source", "tmpfs")  # what mount(8) shows, as Docker's
         for key, value in data:
             libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, key, value)
         libc.fsconfig(fs, libc.FSCONFIG_CMD_CREATE)
