@@ -51,7 +51,7 @@ def add_container(engine, image_id: str, status: str = "exited") -> ContainerCon
 def test_tag_untag_delete_and_layer_gc(engine, oci_builder):
     base = [Dir("etc"), File("etc/base", "base")]
     ref_a, built_a = oci_builder.push("ops/a:v1", [base, [File("a", "a")]], {})
-    ref_b, built_b = oci_builder.push("ops/b:v1", [base, [File("b", "b")]], {})
+    ref_b, _built_b = oci_builder.push("ops/b:v1", [base, [File("b", "b")]], {})
     a = engine.images.pull(ref_a)
     b = engine.images.pull(ref_b)
     assert len(layer_names(engine)) == 3
@@ -138,7 +138,7 @@ def test_history_rows(engine, oci_builder):
         {"created": "2023-01-02T00:00:00Z", "created_by": "ENV A=b", "empty_layer": True},
         {"created": "2023-01-03T00:00:00Z", "created_by": "RUN make", "comment": "built"},
     ]}
-    ref, built = oci_builder.push("hist/img:v1", [[File("x", "x" * 100)], [File("y", "y" * 7)]], config)
+    ref, _built = oci_builder.push("hist/img:v1", [[File("x", "x" * 100)], [File("y", "y" * 7)]], config)
     record = engine.images.pull(ref)
     rows = engine.images.history(ref)
     assert [r["created_by"] for r in rows] == ["RUN make", "ENV A=b", "ADD rootfs"]
@@ -216,7 +216,7 @@ for _ in range(int(sys.argv[3])):
 
 def test_pull_while_another_removes_stays_consistent(engine_root, oci_builder):
     layers = [[File(f"l{i}", os.urandom(200_000))] for i in range(3)]
-    ref, built = oci_builder.push("race/img:v1", layers, {})
+    ref, _built = oci_builder.push("race/img:v1", layers, {})
     procs = [subprocess.Popen([sys.executable, "-c", _PULL_LOOP, engine_root, ref, "6"], cwd=os.getcwd(),
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     procs.append(subprocess.Popen([sys.executable, "-c", _PULL_LOOP, engine_root, "rmi", "12", ref],
