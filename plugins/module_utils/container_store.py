@@ -51,6 +51,8 @@ class ContainerConfig:
     host_config: HostConfig = field(default_factory=HostConfig)
     tty: bool = False
     open_stdin: bool = False
+    stop_signal: str = ""           # "" = SIGTERM (or the image's StopSignal, copied at create)
+    stop_timeout: int | None = None  # seconds; None = Docker's default of 10
 
     @property
     def args(self) -> list[str]:
@@ -59,13 +61,29 @@ class ContainerConfig:
 
 @dataclass
 class ContainerState:
-    status: str = "created"         # created | running | exited | removing
+    status: str = "created"         # created | running | paused | restarting | exited | dead
     pid: int = 0
     pid_start_time: int = 0         # /proc/<pid>/stat starttime: tells a live pid from a reused one
     exit_code: int = 0
     error: str = ""
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
+    oom_killed: bool = False
+    restart_count: int = 0
+    # Set by stop/kill: the restart policy does not apply to a container a user stopped (Docker's
+    # HasBeenManuallyStopped); cleared by the next start.
+    manually_stopped: bool = False
+    # The monitor process that supervises the running container (runtime/monitor.py), and its start time.
+    monitor_pid: int = 0
+    monitor_start_time: int = 0
+    # Resources (network, cgroup, leftover mounts) still held for a container that is no longer running:
+    # set at start, cleared once released; reconciliation releases them after a crash.
+    resources_held: bool = False
+    network_settings: dict = field(default_factory=dict)   # what networking reserved (inspect's NetworkSettings)
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
 
 
 @dataclass
@@ -73,6 +91,7 @@ class ContainerRecord:
     config: ContainerConfig
     state: ContainerState
     directory: str
+    reconciled: bool = False        # reconcile() changed the state in memory (not yet persisted)
 
     @property
     def id(self) -> str:
@@ -112,6 +131,13 @@ class ContainerStore:
 
     def container_dir(self, container_id: str) -> str:
         return os.path.join(self.directory, container_id)
+
+    def exists(self, container_id: str) -> bool:
+        return os.path.isfile(os.path.join(self.container_dir(container_id), "config.json"))
+
+    def container_lock(self, record: ContainerRecord):
+        """Serialises commands that settle one container's state (reconciliation); dies with its holder."""
+        return locked(os.path.join(record.directory, ".settle.lock"))
 
     # -- creation and removal --------------------------------------------------------------------------
     def create(self, config: ContainerConfig) -> ContainerRecord:
@@ -175,8 +201,32 @@ class ContainerStore:
         state = read_json(os.path.join(directory, "state.json"), {})
         config["host_config"] = HostConfig.from_dict(config.get("host_config"))
         record = ContainerRecord(
-            config=ContainerConfig(**config), state=ContainerState(**state), directory=directory)
+            config=ContainerConfig(**_known(ContainerConfig, config)),
+            state=ContainerState(**_known(ContainerState, state)), directory=directory)
         return reconcile(record)
+
+    def save_config(self, record: ContainerRecord) -> None:
+        atomic_write_json(os.path.join(record.directory, "config.json"), dataclasses.asdict(record.config))
+
+    def rename(self, record: ContainerRecord, new_name: str) -> None:
+        """Docker's rename: the new name must be valid and free; the old one is released."""
+        new_name = new_name.lstrip("/")
+        with self._lock():
+            names: dict[str, str] = read_json(self._names_path(), {})
+            if not _NAME_RE.match("/" + new_name):
+                raise InvalidArgument(
+                    f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            owner = names.get(new_name)
+            if owner and os.path.isdir(self.container_dir(owner)):
+                raise Conflict(
+                    f'Conflict. The container name "/{new_name}" is already in use by container "{owner}". '
+                    "You have to remove (or rename) that container to be able to reuse that name.")
+            if names.get(record.name) == record.id:
+                del names[record.name]
+            names[new_name] = record.id
+            record.config.name = new_name
+            self.save_config(record)
+            atomic_write_json(self._names_path(), names)
 
     def list(self) -> list[ContainerRecord]:
         records = []
@@ -214,13 +264,44 @@ class ContainerStore:
         raise ContainerNotFound(f"No such container: {ref}")
 
 
+def _known(cls, data: dict) -> dict:
+    """Keys this version knows (records written by newer versions may hold more)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def process_alive(pid: int, start_time: int) -> bool:
+    return pid > 0 and process_start_time(pid) == start_time
+
+
+def monitor_alive(state: ContainerState) -> bool:
+    return process_alive(state.monitor_pid, state.monitor_start_time)
+
+
 def reconcile(record: ContainerRecord) -> ContainerRecord:
-    """A record that says running whose process is gone (supervisor crash, reboot) shows as exited."""
+    """How a record looks once crashes are accounted for (in memory only; the service persists it).
+
+    While the container's monitor lives, the monitor owns the state and it is trusted as written. Once the
+    monitor is gone (crash, reboot), a container whose process is gone too shows as exited with code 255
+    (nobody saw its real status: Docker's code for that case) and keeps ``resources_held`` so the next
+    command releases them; a container still running without its monitor keeps showing running.
+    """
     state = record.state
-    if state.status == "running" and (
-        state.pid <= 0 or process_start_time(state.pid) != state.pid_start_time
-    ):
-        state.status = "exited"
+    if not state.running or monitor_alive(state):
+        return record
+    if state.status == "running" or state.status == "paused":
+        if process_alive(state.pid, state.pid_start_time):
+            return record
         state.exit_code = 255
-        state.pid = 0
+        state.finished_at = state.finished_at if state.finished_at > state.started_at else _now()
+    state.status = "exited"
+    state.pid = 0
+    state.pid_start_time = 0
+    record.reconciled = True
     return record
+
+
+def _now() -> str:
+    from .timefmt import utc_now_rfc3339
+
+    return utc_now_rfc3339()

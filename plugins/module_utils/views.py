@@ -5,6 +5,7 @@ One place builds them, so the CLI's tables and JSON and the modules' return valu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import time
 from typing import TYPE_CHECKING, Any
@@ -34,10 +35,15 @@ def _ellipsis(text: str, width: int) -> str:
 def container_status(record: ContainerRecord, now: float | None = None) -> str:
     now = time.time() if now is None else now
     state = record.state
-    if state.status == "running":
-        return "Up " + human_duration(now - parse_rfc3339(state.started_at))
+    if state.status in ("running", "paused"):
+        up = "Up " + human_duration(now - parse_rfc3339(state.started_at))
+        return up + " (Paused)" if state.status == "paused" else up
+    if state.status == "restarting":
+        return f"Restarting ({state.exit_code}) {human_duration(now - parse_rfc3339(state.finished_at))} ago"
     if state.status == "exited":
         return f"Exited ({state.exit_code}) {human_duration(now - parse_rfc3339(state.finished_at))} ago"
+    if state.status == "removing":
+        return "Removal In Progress"
     return state.status.capitalize()
 
 
@@ -155,11 +161,11 @@ def inspect_container(record: ContainerRecord) -> dict[str, Any]:
         "Args": args[1:],
         "State": {
             "Status": s.status,
-            "Running": s.status == "running",
-            "Paused": False,
-            "Restarting": False,
-            "OOMKilled": False,
-            "Dead": False,
+            "Running": s.status in ("running", "paused"),
+            "Paused": s.status == "paused",
+            "Restarting": s.status == "restarting",
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == "dead",
             "Pid": s.pid,
             "ExitCode": s.exit_code,
             "Error": s.error,
@@ -167,6 +173,8 @@ def inspect_container(record: ContainerRecord) -> dict[str, Any]:
             "FinishedAt": s.finished_at,
         },
         "Image": c.image,
+        "LogPath": (f"{record.directory}/{c.id}-json.log" if c.host_config.log_driver == "json-file" else ""),
+        "RestartCount": s.restart_count,
         "Config": {
             "Hostname": c.hostname,
             "User": c.user,
@@ -178,10 +186,14 @@ def inspect_container(record: ContainerRecord) -> dict[str, Any]:
             "Labels": dict(c.labels),
             "Tty": c.tty,
             "OpenStdin": c.open_stdin,
+            "StdinOnce": False,
+            "AttachStdin": c.open_stdin,
+            "StopSignal": c.stop_signal or None,
+            "StopTimeout": c.stop_timeout,
         },
         "HostConfig": host_config_view(c.host_config),
         "Mounts": container_mounts(record),
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": dict(s.network_settings) if s.network_settings else {"Networks": {}},
     }
 
 
@@ -250,3 +262,57 @@ def volume_row(volume: Any) -> dict[str, Any]:
         "Size": "N/A",
         "Status": "N/A",
     }
+
+
+STATS_COLUMNS = [("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"), ("MEM USAGE / LIMIT", "MemUsage"),
+                 ("MEM %", "MemPerc"), ("NET I/O", "NetIO"), ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs")]
+
+
+def _binary_size(size: float) -> str:
+    """go-units BytesSize (binary units), as `docker stats` prints memory."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while size >= 1024 and i < len(units) - 1:
+        size /= 1024
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+def stats_row(record: ContainerRecord, before: tuple[float, dict] | None, after: tuple[float, dict] | None
+              ) -> dict[str, Any]:
+    """`docker stats` fields from two cgroup samples (monotonic time, stats dict); "--" when not running."""
+    row = {"ID": record.id[:12], "Container": record.id[:12], "Name": record.name, "CPUPerc": "--",
+           "MemUsage": "-- / --", "MemPerc": "--", "NetIO": "--", "BlockIO": "--", "PIDs": "--"}
+    if before is None or after is None:
+        return row
+    (t0, s0), (t1, s1) = before, after
+    elapsed_ns = max((t1 - t0) * 1e9, 1.0)
+    cpu = (s1.get("cpu_usage_ns", 0) - s0.get("cpu_usage_ns", 0)) / elapsed_ns * 100.0
+    usage, limit = s1.get("memory_usage", 0), s1.get("memory_limit", 0)
+    row.update(
+        CPUPerc=f"{max(cpu, 0.0):.2f}%",
+        MemUsage=f"{_binary_size(usage)} / {_binary_size(limit)}",
+        MemPerc=f"{(usage / limit * 100.0) if limit else 0.0:.2f}%",
+        NetIO=f"{human_size(s1.get('net_rx_bytes', 0), 3)} / {human_size(s1.get('net_tx_bytes', 0), 3)}",
+        BlockIO=(f"{human_size(s1.get('blkio_read_bytes', 0), 3)} / {human_size(s1.get('blkio_write_bytes', 0), 3)}"),
+        PIDs=str(s1.get("pids_current", 0)),
+    )
+    return row
+
+
+def container_size(record: ContainerRecord, engine: Any = None) -> str:
+    """`ps -s`: the writable layer's size, and with the image: "0B (virtual 4.26MB)"."""
+    import os
+
+    total = 0
+    for base, _dirs, files in os.walk(os.path.join(record.directory, "upper")):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_blocks * 512
+            except OSError:
+                continue
+    virtual = total
+    if engine is not None:
+        with contextlib.suppress(Exception):
+            virtual += engine.images.inspect(record.config.image).size
+    return f"{human_size(total, 3)} (virtual {human_size(virtual, 3)})"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
 from ..runtime.hostconfig import HostConfig
-from ..runtime.service import CreateOptions, Stdio
+from ..runtime.service import CreateOptions
 from .common import err, out, print_inspect, progress
 from .volume_commands import add_mount_options, mounts_from_args
 
@@ -60,25 +60,233 @@ def _create_options(args: argparse.Namespace) -> CreateOptions:
         user=args.user,
         hostname=args.hostname,
         labels=labels,
-        host_config=HostConfig(network_mode=args.network, auto_remove=args.rm, mounts=mounts_from_args(args)),
+        host_config=_host_config(args),
         pull=args.pull,
+        tty=args.tty,
+        open_stdin=args.interactive,
+        stop_signal=args.stop_signal or "",
+        stop_timeout=args.stop_timeout,
     )
 
 
+def _host_config(args: argparse.Namespace) -> HostConfig:
+    from ..runtime.hostconfig import RestartPolicy, Ulimit
+
+    restart_name, _, retries = (args.restart or "no").partition(":")
+    try:
+        restart = RestartPolicy(restart_name, int(retries) if retries else 0)
+    except ValueError:
+        raise InvalidArgument(f"invalid restart policy format: {args.restart}") from None
+    ulimits = []
+    for item in args.ulimit:
+        name, sep, values = item.partition("=")
+        soft, _, hard = values.partition(":")
+        try:
+            ulimits.append(Ulimit(name, int(soft), int(hard or soft)))
+        except ValueError:
+            raise InvalidArgument(f"invalid ulimit argument: {item}") from None
+        if not sep:
+            raise InvalidArgument(f"invalid ulimit argument: {item}")
+    log_options = {}
+    for item in args.log_opt:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"invalid log opt format: {item}")
+        log_options[key] = value
+    hc = HostConfig(
+        network_mode=args.network, auto_remove=args.rm, mounts=mounts_from_args(args),
+        pid_mode=args.pid, ipc_mode=args.ipc, uts_mode=args.uts,
+        privileged=args.privileged, cap_add=list(args.cap_add), cap_drop=list(args.cap_drop),
+        security_opt=list(args.security_opt), devices=list(args.device),
+        device_cgroup_rules=list(args.device_cgroup_rule), read_only=args.read_only,
+        memory=ram_in_bytes(args.memory) if args.memory else 0,
+        memory_swap=-1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap) if args.memory_swap else 0,
+        nano_cpus=_nano_cpus(args.cpus) if args.cpus else 0, cpu_shares=args.cpu_shares or 0,
+        cpuset_cpus=args.cpuset_cpus or "", pids_limit=args.pids_limit or 0, ulimits=ulimits,
+        init=args.init, restart_policy=restart, log_driver=args.log_driver or "", log_options=log_options,
+    )
+    if args.shm_size:
+        hc.shm_size = ram_in_bytes(args.shm_size)
+    return hc
+
+
+def ram_in_bytes(text: str) -> int:
+    """go-units RAMInBytes: binary units, 512m = 512 MiB."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)(?:i?b)?\s*", str(text).lower())
+    if not m:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * 1024 ** "bkmgtp".index(m.group(2) or "b"))
+
+
+def _nano_cpus(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{text}" for "--cpus" flag') from None
+    if value < 0:
+        raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
+    return round(value * 1e9)
+
+
 def cmd_run(engine: Engine, args: argparse.Namespace) -> int:
-    if args.detach:
-        raise InvalidArgument("detached containers (-d) are not supported yet: run in the foreground")
     options = _create_options(args)
-    stdin = 0 if args.interactive else None
-    stdio = Stdio(stdin=stdin, stdout=1, stderr=2)
-    result = engine.containers.run(options, stdio, progress=progress(False, sys.stderr))
-    return result.exit_code
+    if args.detach and args.rm and options.host_config.restart_policy.name != "no":
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    record, session = engine.containers.run(options, stdin=args.interactive, detach=args.detach,
+                                            progress=progress(False, sys.stderr))
+    if session is None:
+        out(record.id)
+        return 0
+    return _attached(session, args.interactive, args.detach_keys)
+
+
+def _attached(session, interactive: bool, detach_keys: str | None) -> int:
+    from ..runtime.attach import pump
+
+    try:
+        code = pump(session, 0 if interactive else None, detach_keys=_detach_keys(detach_keys))
+    finally:
+        session.close()
+    return 0 if code is None else code
+
+
+def _detach_keys(spec: str | None) -> bytes:
+    """Docker's --detach-keys: "ctrl-p,ctrl-q" style, or single characters."""
+    if not spec:
+        return b"\x10\x11"
+    keys = b""
+    for part in spec.split(","):
+        part = part.strip().lower()
+        if part.startswith("ctrl-") and len(part) == 6:
+            char = part[5]
+            keys += bytes([{"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}.get(char, ord(char) & 0x1F)])
+        elif len(part) == 1:
+            keys += part.encode()
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
+    return keys
+
+
+def cmd_create(engine: Engine, args: argparse.Namespace) -> int:
+    record = engine.containers.create(_create_options(args), progress=progress(False, sys.stderr))
+    out(record.id)
+    return 0
+
+
+def _each(refs: Sequence[str], action) -> int:
+    """Docker's multi-container verbs: one line per success, one error per failure, exit 1 if any failed."""
+    failed = False
+    for ref in refs:
+        try:
+            result = action(ref)
+            out(ref if result is None else str(result))
+        except EngineError as exc:
+            err(f"Error response from daemon: {exc}")
+            failed = True
+    return 1 if failed else 0
+
+
+def cmd_start(engine: Engine, args: argparse.Namespace) -> int:
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        record = engine.containers.lookup(args.containers[0])
+        if record.state.running:
+            session = engine.containers.attach(record.id)
+        else:
+            session = engine.containers.start_attached(record, stdin=args.interactive)
+        return _attached(session, args.interactive, args.detach_keys)
+    return _each(args.containers, lambda ref: engine.containers.start(ref) and None)
+
+
+def cmd_stop(engine: Engine, args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda ref: engine.containers.stop(ref, args.time, args.signal) and None)
+
+
+def cmd_restart(engine: Engine, args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda ref: engine.containers.restart(ref, args.time, args.signal) and None)
+
+
+def cmd_kill(engine: Engine, args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda ref: engine.containers.kill(ref, args.signal) and None)
+
+
+def cmd_pause(engine: Engine, args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda ref: engine.containers.pause(ref, True) and None)
+
+
+def cmd_unpause(engine: Engine, args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda ref: engine.containers.pause(ref, False) and None)
+
+
+def cmd_wait(engine: Engine, args: argparse.Namespace) -> int:
+    return _each(args.containers, lambda ref: engine.containers.wait(ref))
+
+
+def cmd_rename(engine: Engine, args: argparse.Namespace) -> int:
+    engine.containers.rename(args.container, args.new_name)
+    return 0
+
+
+def cmd_attach(engine: Engine, args: argparse.Namespace) -> int:
+    session = engine.containers.attach(args.container)
+    stdin = not args.no_stdin and session.record.config.open_stdin
+    return _attached(session, stdin, args.detach_keys)
+
+
+def cmd_logs(engine: Engine, args: argparse.Namespace) -> int:
+    from ..runtime.attach import _write_all
+
+    entries = engine.containers.logs(args.container, follow=args.follow, tail=args.tail, since=args.since,
+                                     until=args.until)
+    for entry in entries:
+        line = (entry.time + " " + entry.text) if args.timestamps else entry.text
+        _write_all(1 if entry.stream == "stdout" else 2, line.encode())
+    return 0
+
+
+def cmd_top(engine: Engine, args: argparse.Namespace) -> int:
+    from .output import render_table
+
+    titles, rows = engine.containers.top(args.container, args.ps_args)
+    out(render_table(titles, rows))
+    return 0
+
+
+def cmd_exec(engine: Engine, args: argparse.Namespace) -> int:
+    env = list(_split_env_files(args.env_file))
+    for item in args.env:
+        env.append(item if "=" in item else f"{item}={os.environ.get(item, '')}")
+    return engine.containers.exec(args.container, list(args.command), interactive=args.interactive,
+                                  tty=args.tty, detach=args.detach, user=args.user, env=env,
+                                  workdir=args.workdir, privileged=args.privileged,
+                                  detach_keys=_detach_keys(args.detach_keys))
+
+
+def cmd_stats(engine: Engine, args: argparse.Namespace) -> int:
+    from ..views import STATS_COLUMNS
+    from .output import render
+
+    if args.no_stream:
+        rows = engine.containers.stats(args.containers, all=args.all)
+        out(render(rows, STATS_COLUMNS, args.format))
+        return 0
+    while True:  # Docker redraws in place; so do we, until interrupted
+        rows = engine.containers.stats(args.containers, all=args.all)
+        sys.stdout.write("\x1b[2J\x1b[H" + render(rows, STATS_COLUMNS, args.format) + "\n")
+        sys.stdout.flush()
 
 
 def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
-    from ..views import container_row
+    from ..runtime.filters import filter_containers, parse_filters
+    from ..views import container_row, container_size
 
-    records = engine.containers.list(all=args.all or args.latest or args.last is not None)
+    filters = parse_filters(args.filter)
+    records = engine.containers.list(all=args.all or args.latest or args.last is not None or
+                                     any(k in filters for k in ("status", "exited")))
+    records = filter_containers(records, filters, engine)
     if args.latest:
         records = records[:1]
     elif args.last is not None and args.last >= 0:
@@ -88,20 +296,20 @@ def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
         return 0
     from .output import render
 
-    out(render([container_row(r, trunc=not args.no_trunc) for r in records], PS_COLUMNS, args.format))
+    columns = PS_COLUMNS + ([("SIZE", "Size")] if args.size else [])
+    rows = []
+    for r in records:
+        row = container_row(r, trunc=not args.no_trunc)
+        if args.size or (args.format and ".Size" in args.format):
+            row["Size"] = container_size(r, engine)
+        rows.append(row)
+    out(render(rows, columns, args.format))
     return 0
 
 
 def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
-    failed = False
-    for ref in args.containers:
-        try:
-            engine.containers.remove(ref, force=args.force, volumes=args.volumes)
-            out(ref)
-        except EngineError as exc:
-            err(f"Error response from daemon: {exc}")
-            failed = True
-    return 1 if failed else 0
+    return _each(args.containers, lambda ref: engine.containers.remove(ref, force=args.force,
+                                                                        volumes=args.volumes) and None)
 
 
 def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
@@ -120,11 +328,14 @@ def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
     return print_inspect(documents, args.format)
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse.ArgumentParser, run: bool = True) -> None:
     p.add_argument("--name")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("-d", "--detach", action="store_true")
+    if run:
+        p.add_argument("-d", "--detach", action="store_true")
+        p.add_argument("--detach-keys")
     p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--entrypoint")
@@ -135,11 +346,35 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", "--net", default="none")
     add_mount_options(p)  # -v/--volume, --mount, --tmpfs
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    # lifecycle
+    p.add_argument("--restart", default="no")
+    p.add_argument("--log-driver")
+    p.add_argument("--log-opt", action="append", default=[])
+    p.add_argument("--stop-signal")
+    p.add_argument("--stop-timeout", type=int)
+    # isolation and resources (runtime/isolation.py enforces them)
+    p.add_argument("--pid", default="")
+    p.add_argument("--ipc", default="")
+    p.add_argument("--uts", default="")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--security-opt", action="append", default=[])
+    p.add_argument("--device", action="append", default=[])
+    p.add_argument("--device-cgroup-rule", action="append", default=[])
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("-m", "--memory")
+    p.add_argument("--memory-swap")
+    p.add_argument("--cpus")
+    p.add_argument("-c", "--cpu-shares", type=int)
+    p.add_argument("--cpuset-cpus")
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--ulimit", action="append", default=[])
+    p.add_argument("--shm-size")
+    p.add_argument("--init", action="store_true")
     p.add_argument("--help", action="help")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
-
-
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -147,11 +382,93 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("create", help="Create a new container", add_help=False)
+    _add_run_options(p, run=False)
+    p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser("start", help="Start one or more stopped containers")
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("--detach-keys")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=cmd_start)
+
+    for verb, func, text in (("stop", cmd_stop, "Stop one or more running containers"),
+                             ("restart", cmd_restart, "Restart one or more containers")):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("-t", "--time", "--timeout", type=int, default=None)
+        p.add_argument("-s", "--signal")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("kill", help="Kill one or more running containers")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=cmd_kill)
+
+    for verb, func, text in (("pause", cmd_pause, "Pause all processes within one or more containers"),
+                             ("unpause", cmd_unpause, "Unpause all processes within one or more containers"),
+                             ("wait", cmd_wait, "Block until containers stop, then print their exit codes")):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("rename", help="Rename a container")
+    p.add_argument("container")
+    p.add_argument("new_name")
+    p.set_defaults(func=cmd_rename)
+
+    p = sub.add_parser("attach", help="Attach to a running container's input and output")
+    p.add_argument("--no-stdin", action="store_true")
+    p.add_argument("--sig-proxy", default="true")
+    p.add_argument("--detach-keys")
+    p.add_argument("container")
+    p.set_defaults(func=cmd_attach)
+
+    p = sub.add_parser("logs", help="Fetch the logs of a container")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--tail", default="all")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--details", action="store_true")
+    p.add_argument("container")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("top", help="Display the running processes of a container")
+    p.add_argument("container")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_top)
+
+    p = sub.add_parser("exec", help="Execute a command in a running container")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-u", "--user")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--detach-keys")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("stats", help="Display a live stream of container resource usage statistics")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("--no-stream", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format")
+    p.add_argument("containers", nargs="*")
+    p.set_defaults(func=cmd_stats)
+
     p = sub.add_parser("ps", help="List containers")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-l", "--latest", action="store_true")
     p.add_argument("-n", "--last", type=int)
+    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format")
     p.set_defaults(func=cmd_ps)

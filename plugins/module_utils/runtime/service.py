@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,11 +14,21 @@ from ..container_store import (
     ContainerConfig,
     ContainerRecord,
     ContainerStore,
+    monitor_alive,
     new_container_id,
+    process_alive,
     process_start_time,
 )
-from ..errors import Conflict, ContainerCommandError, ImageNotFound, InvalidArgument
+from ..errors import (
+    Conflict,
+    ContainerCommandError,
+    ContainerNotFound,
+    EngineError,
+    ImageNotFound,
+    InvalidArgument,
+)
 from ..timefmt import utc_now_rfc3339
+from . import supervisor
 from .hostconfig import HostConfig
 from .networking import networking_for
 from .volumes import VolumeService
@@ -45,21 +56,10 @@ class CreateOptions:
     labels: dict[str, str] = field(default_factory=dict)
     host_config: HostConfig = field(default_factory=HostConfig)
     pull: str = "missing"
-
-
-@dataclass
-class Stdio:
-    """File descriptors the container's stdin/stdout/stderr are connected to (stdin None: /dev/null)."""
-
-    stdin: int | None
-    stdout: int
-    stderr: int
-
-
-@dataclass
-class RunResult:
-    record: ContainerRecord
-    exit_code: int
+    tty: bool = False                       # -t
+    open_stdin: bool = False                # -i
+    stop_signal: str = ""                   # --stop-signal ("" = the image's StopSignal, else SIGTERM)
+    stop_timeout: int | None = None         # --stop-timeout (None = 10 s)
 
 
 class ContainerService:
@@ -71,6 +71,7 @@ class ContainerService:
         self.volumes = VolumeService(config, events)
 
     def create(self, options: CreateOptions, progress: Progress | None = None) -> ContainerRecord:
+        self._check_lifecycle_options(options)
         image = self.images.ensure(options.image, options.pull, progress=progress)
         image_config = image.config.get("config") or {}
         if options.entrypoint is not None:
@@ -98,6 +99,10 @@ class ContainerService:
             hostname=options.hostname or container_id[:12],
             labels={**(image_config.get("Labels") or {}), **options.labels},
             host_config=options.host_config,
+            tty=options.tty,
+            open_stdin=options.open_stdin,
+            stop_signal=options.stop_signal or image_config.get("StopSignal") or "",
+            stop_timeout=options.stop_timeout,
         )
         record = self.store.create(config)
         try:
@@ -109,66 +114,300 @@ class ContainerService:
         self._event(record, "create")
         return record
 
+    def _check_lifecycle_options(self, options: CreateOptions) -> None:
+        """What Docker refuses at create time (exit 125): policy with --rm, bad log settings, signals."""
+        from .logs import LogConfig
+
+        hc = options.host_config
+        if not hc.log_driver:
+            hc.log_driver = self.config.log_driver or "json-file"
+            hc.log_options = {**self.config.log_opts, **hc.log_options}
+        LogConfig.parse(hc.log_driver, hc.log_options)
+        policy = hc.restart_policy
+        if policy.name not in ("no", "always", "unless-stopped", "on-failure"):
+            raise InvalidArgument(f"invalid restart policy '{policy.name}'")
+        if policy.maximum_retry_count and policy.name != "on-failure":
+            raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{policy.name}'")
+        if policy.maximum_retry_count < 0:
+            raise InvalidArgument("maximum retry count cannot be negative")
+        if hc.auto_remove and policy.name != "no":
+            raise InvalidArgument("Conflicting options: --restart and --rm")
+        if options.stop_signal:
+            parse_signal(options.stop_signal)
+
     def _event(self, record: ContainerRecord, action: str, **extra: object) -> None:
         """Docker's container event: the image and name, the labels, then action-specific attributes."""
         attributes = {**record.config.labels, "image": record.config.image_name, "name": record.name, **extra}
         self.events.record("container", action, record.id, attributes)
 
-    def run(self, options: CreateOptions, stdio: Stdio, progress: Progress | None = None) -> RunResult:
-        """`docker run` in the foreground: create, start attached, wait, honour --rm."""
-        record = self.create(options, progress=progress)
-        return RunResult(record=record, exit_code=self.start_attached(record, stdio))
+    event = _event
 
-    def start_attached(self, record: ContainerRecord, stdio: Stdio) -> int:
-        """Start a created or exited container with its stdio on ``stdio`` and wait for it to exit."""
+    # -- starting (through the monitor, which is the container's parent) ------------------------------
+    def start(self, ref: str) -> ContainerRecord:
+        """`docker start` (detached): the monitor starts and supervises it. A running container is fine."""
+        record = self.lookup(ref)
+        if record.state.status in ("running", "paused"):
+            return record
+        supervisor.request(self.config, {"op": "start", "id": record.id})
+        return record
+
+    def start_attached(self, record: ContainerRecord, stdin: bool = False) -> AttachSession:
+        """Start ``record`` with this caller attached before its first output (`run`, `start -a`).
+
+        Raises as the start does (126/127 for the command, 125 otherwise); the session then streams.
+        """
+        conn = supervisor.connect(self.config)
+        try:
+            reply = supervisor.raise_for(supervisor.ask(conn, {
+                "op": "start", "id": record.id, "attach": True, "stdin_once": stdin}))
+        except BaseException:
+            conn.close()
+            raise
+        return AttachSession(conn, record, reply.get("pid", 0))
+
+    def attach(self, ref: str) -> AttachSession:
+        record = self.lookup(ref)
+        if record.state.status == "paused":
+            raise Conflict("You cannot attach to a paused container, unpause it first")
+        if not record.state.running or not monitor_alive(record.state):
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        conn = supervisor.connect(self.config)
+        try:
+            reply = supervisor.raise_for(supervisor.ask(conn, {"op": "attach", "id": record.id}))
+        except BaseException:
+            conn.close()
+            raise
+        self._event(record, "attach")
+        return AttachSession(conn, record, reply.get("pid", 0))
+
+    def run(self, options: CreateOptions, stdin: bool = False, detach: bool = False,
+            progress: Progress | None = None) -> tuple[ContainerRecord, AttachSession | None]:
+        """`docker run`: create, then start detached or attached (the caller pumps the session)."""
+        record = self.create(options, progress=progress)
+        if detach:
+            supervisor.request(self.config, {"op": "start", "id": record.id})
+            return record, None
+        return record, self.start_attached(record, stdin=stdin)
+
+    def launch(self, record: ContainerRecord, stdin: int | None, stdout: int, stderr: int,
+               monitor: tuple[int, int] = (0, 0)):
+        """Start the container's process as the caller's child (the monitor calls this). -> (process, spec)"""
         from . import launcher
 
-        if record.state.status == "running":
-            raise Conflict(f"container {record.id} is already running")
         spec = self._runtime_spec(record)
+        spec.process.terminal = record.config.tty
         try:
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
             try:
-                process = launcher.start(spec, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr,
+                process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr,
                                          parent_hooks=[attachment.connect])
             except BaseException:
                 networking.release(record)
                 raise
         except ContainerCommandError as exc:
-            # Docker leaves such a container in "Created" with the exit code and error recorded.
-            record.state.exit_code = exc.exit_code
-            record.state.error = str(exc)
-            self.store.save_state(record)
-            self._finish(record, spec)
+            self.record_start_failure(record, exc, spec)
             raise
         state = record.state
         state.status, state.pid, state.error = "running", process.pid, ""
         state.pid_start_time = process_start_time(process.pid)
         state.started_at = utc_now_rfc3339()
+        state.monitor_pid, state.monitor_start_time = monitor
+        state.manually_stopped = False
+        state.oom_killed = False
+        state.resources_held = True
+        state.network_settings = dict(attachment.network_settings or {})
         self.store.save_state(record)
         self._event(record, "start")
         self.volumes.record_mount_events(record, "mount")
-        with _forward_signals(process.pid):
-            exit_code = launcher.wait(process)
-        state.status, state.pid, state.exit_code = "exited", 0, exit_code
+        return process, spec
+
+    def record_start_failure(self, record: ContainerRecord, exc: Exception, spec=None) -> None:
+        """Docker leaves such a container in "Created" with the exit code and error recorded."""
+        record.state.exit_code = getattr(exc, "exit_code", 125)
+        record.state.error = str(exc)
+        if record.state.status == "restarting":
+            record.state.status = "exited"
+        self.store.save_state(record)
+        self._release(record, spec)
+
+    def record_exit(self, record: ContainerRecord, spec, exit_code: int, restarting: bool = False,
+                    oom_killed: bool = False) -> None:
+        """The container's PID 1 exited (the monitor calls this): record it, release what it held."""
+        state = record.state
+        state.status = "restarting" if restarting else "exited"
+        state.pid = state.pid_start_time = 0
+        state.exit_code = exit_code
+        state.oom_killed = oom_killed
         state.finished_at = utc_now_rfc3339()
         self.store.save_state(record)
+        if oom_killed:
+            self._event(record, "oom")
         self._event(record, "die", exitCode=exit_code)
         self.volumes.record_mount_events(record, "unmount")
-        self._finish(record, spec)
-        return exit_code
+        self._release(record, spec)
 
-    def _finish(self, record: ContainerRecord, spec) -> None:
+    def record_stopped_while_restarting(self, record: ContainerRecord) -> None:
+        record.state.status = "exited"
+        record.state.manually_stopped = True
+        self.store.save_state(record)
+
+    def _release(self, record: ContainerRecord, spec=None) -> None:
+        """Give back network, cgroup and leftover mounts; idempotent. --rm removes the container too."""
         from . import launcher
 
         networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
-        launcher.cleanup(spec)
-        if record.config.host_config.auto_remove:
-            launcher.cleanup(spec, remove_layers=True)
-            self.volumes.release(record, remove_anonymous=True)  # --rm drops anonymous volumes too (Docker)
-            self.store.remove(record)
-            self._event(record, "destroy")
+        launcher.cleanup(spec or self._runtime_spec_for_cleanup(record))
+        if record.state.resources_held:
+            record.state.resources_held = False
+            with contextlib.suppress(ContainerNotFound, FileNotFoundError):
+                self.store.save_state(record)
+
+    def remove_exited(self, record: ContainerRecord) -> None:
+        """--rm: the container exited and is not restarted."""
+        from . import launcher
+
+        launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
+        self.volumes.release(record, remove_anonymous=True)  # --rm drops anonymous volumes too (Docker)
+        self.store.remove(record)
+        self._event(record, "destroy")
+
+    def _settle(self, record: ContainerRecord) -> ContainerRecord | None:
+        """Reconciliation: persist what ``reconcile`` found and release what a dead monitor left held."""
+        state = record.state
+        if state.running or monitor_alive(state):
+            return record
+        if not (state.resources_held or record.reconciled):
+            return record
+        try:
+            lock = self.store.container_lock(record)
+            lock.__enter__()
+        except FileNotFoundError:
+            return None  # removed meanwhile
+        with contextlib.ExitStack() as stack:
+            stack.push(lock.__exit__)
+            if record.reconciled:
+                self._event(record, "die", exitCode=state.exit_code)
+            self._release(record)
+            record.state.resources_held = False
+            with contextlib.suppress(FileNotFoundError):
+                self.store.save_state(record)
+            if record.config.host_config.auto_remove:
+                self.remove_exited(record)
+                return None
+        return record
+
+    # -- stopping ---------------------------------------------------------------------------------------
+    def _owned(self, record: ContainerRecord) -> bool:
+        return record.state.running and monitor_alive(record.state)
+
+    def stop(self, ref: str, timeout: int | None = None, signal_name: str | None = None) -> ContainerRecord:
+        """`docker stop`: the stop signal, then SIGKILL after the timeout (default: the container's, or 10 s)."""
+        record = self.lookup(ref)
+        if not record.state.running:
+            return record
+        signum = parse_signal(signal_name or record.config.stop_signal or "SIGTERM")
+        if timeout is None:
+            timeout = record.config.stop_timeout if record.config.stop_timeout is not None else 10
+        self._event(record, "kill", signal=signum)
+        if self._owned(record):
+            supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signum,
+                                             "timeout": timeout})
+        else:
+            self._stop_orphan(record, signum, timeout)
+        self._event(record, "stop")
+        return self.lookup(record.id) if self.store.exists(record.id) else record
+
+    def _stop_orphan(self, record: ContainerRecord, signum: int, timeout: float) -> None:
+        """A container whose monitor died: signal it by pid (checked against its start time), poll its end."""
+        state = record.state
+        sent = signum
+        if process_alive(state.pid, state.pid_start_time):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state.pid, signum)
+            deadline = time.monotonic() + max(timeout, 0)
+            while process_alive(state.pid, state.pid_start_time) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if process_alive(state.pid, state.pid_start_time):
+                sent = signal.SIGKILL
+                _kill_and_wait(state.pid, state.pid_start_time)
+        state.status, state.pid, state.pid_start_time = "exited", 0, 0
+        state.exit_code, state.finished_at = 128 + sent, utc_now_rfc3339()
+        state.manually_stopped = True
+        self.store.save_state(record)
+        self._event(record, "die", exitCode=state.exit_code)
+        self._settle(record)
+
+    def kill(self, ref: str, signal_name: str = "KILL") -> ContainerRecord:
+        record = self.lookup(ref)
+        signum = parse_signal(signal_name)
+        if record.state.status not in ("running", "paused"):
+            raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        if self._owned(record):
+            supervisor.request(self.config, {"op": "kill", "id": record.id, "signal": signum})
+        elif process_alive(record.state.pid, record.state.pid_start_time):
+            os.kill(record.state.pid, signum)
+        self._event(record, "kill", signal=signum)
+        return record
+
+    def restart(self, ref: str, timeout: int | None = None, signal_name: str | None = None) -> ContainerRecord:
+        record = self.stop(ref, timeout, signal_name)
+        supervisor.request(self.config, {"op": "start", "id": record.id})
+        self._event(record, "restart")
+        return record
+
+    def wait(self, ref: str) -> int:
+        """`docker wait`: block until the container stops; its exit code."""
+        record = self.lookup(ref)
+        if self._owned(record):
+            try:
+                return int(supervisor.request(self.config, {"op": "wait", "id": record.id})["exit_code"])
+            except ContainerNotFound:
+                return record.state.exit_code  # removed on exit (--rm)
+        while record.state.running:
+            time.sleep(0.1)
+            try:
+                record = self.lookup(record.id)
+            except ContainerNotFound:
+                break
+        return record.state.exit_code
+
+    def pause(self, ref: str, pause: bool = True) -> ContainerRecord:
+        record = self.lookup(ref)
+        if pause and record.state.status == "paused":
+            raise Conflict(f"Container {record.id} is already paused")
+        if not pause and record.state.status != "paused":
+            raise Conflict(f"Container {record.id} is not paused")
+        if record.state.status not in ("running", "paused"):
+            raise Conflict(f"Container {record.id} is not running")
+        if self._owned(record):
+            supervisor.request(self.config, {"op": "pause", "id": record.id, "pause": pause})
+        else:
+            self.set_paused(record, pause)
+        return record
+
+    def set_paused(self, record: ContainerRecord, paused: bool) -> None:
+        from ..linux.cgroups import container_cgroup
+
+        cgroup = container_cgroup(record.id, self.config)
+        if paused:
+            cgroup.freeze()
+        else:
+            cgroup.thaw()
+        record.state.status = "paused" if paused else "running"
+        self.store.save_state(record)
+        self._event(record, "pause" if paused else "unpause")
+
+    def rename(self, ref: str, new_name: str) -> ContainerRecord:
+        record = self.lookup(ref)
+        old = record.name
+        if not new_name.strip("/"):
+            raise InvalidArgument("Neither old nor new names may be empty")
+        if new_name.lstrip("/") == old:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        self.store.rename(record, new_name)
+        self._event(record, "rename", oldName="/" + old)
+        return record
 
     def _runtime_spec(self, record: ContainerRecord):
         from ..userdb import resolve_user
@@ -191,29 +430,190 @@ class ContainerService:
             container_dir=record.directory, process=process,
             etc_files={f"/etc/{n}": os.path.join(record.directory, n) for n in ETC_FILES},
         )
-        apply_host_config(spec, record.config.host_config)
+        apply_host_config(spec, record.config.host_config, self.config.cgroup_parent)
         spec.mounts = self.volumes.mount_specs(record)
         return spec
 
+    # -- looking inside ---------------------------------------------------------------------------------
+    def logs(self, ref: str, follow: bool = False, tail: str | int = "all", since: str | None = None,
+             until: str | None = None):
+        """`docker logs`: entries of the json-file log (an iterator; with ``follow`` it ends with the container)."""
+        from . import logs
+
+        record = self.lookup(ref)
+        if record.config.host_config.log_driver == "none":
+            raise InvalidArgument('configured logging driver does not support reading')
+        since_s = logs.parse_time_arg(since) if since else None
+        until_s = logs.parse_time_arg(until) if until else None
+        path = logs.log_path(record.directory, record.id)
+        try:
+            st = os.stat(path)
+            offset, inode = st.st_size, st.st_ino
+        except FileNotFoundError:
+            offset, inode = 0, 0
+        entries = logs.read_entries(path)
+        if str(tail) not in ("all", "-1", ""):
+            try:
+                count = int(tail)
+            except ValueError:
+                raise InvalidArgument(f"invalid value for --tail: {tail}") from None
+            entries = entries[-count:] if count > 0 else []
+
+        def selected(items):
+            for entry in items:
+                if since_s is not None and entry.seconds < since_s:
+                    continue
+                if until_s is not None and entry.seconds > until_s:
+                    return
+                yield entry
+
+        def all_entries():
+            yield from entries
+            if follow and (until_s is None or until_s > time.time()):
+                def running() -> bool:
+                    try:
+                        return self.store.load(record.id).state.running
+                    except ContainerNotFound:
+                        return False
+                yield from logs.follow_entries(path, offset, inode, running)
+
+        return selected(all_entries())
+
+    def top(self, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+        """`docker top`: the host's `ps` (default -ef), rows of the container's processes only."""
+        import subprocess
+
+        record = self.lookup(ref)
+        if record.state.status not in ("running", "paused"):
+            raise Conflict(f"Container {record.id} is not running")
+        pids = container_pids(record.state.pid)
+        args = list(ps_args or []) or ["-ef"]
+        proc = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise EngineError(f"Error running ps: {proc.stderr.strip()}")
+        lines = proc.stdout.splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise EngineError("Couldn't find PID field in ps output")
+        pid_index = titles.index("PID")
+        rows = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > pid_index and fields[pid_index].isdigit() and int(fields[pid_index]) in pids:
+                rows.append(fields)
+        return titles, rows
+
+    def stats(self, refs: list[str] | None = None, all: bool = False) -> list[dict]:
+        """One `docker stats --no-stream` sample per container (CPU % over a short interval)."""
+        from ..linux.cgroups import container_cgroup
+        from ..views import stats_row
+
+        records = [self.lookup(r) for r in refs] if refs else self.list(all=all)
+        first = {}
+        for record in records:
+            if record.state.status in ("running", "paused"):
+                with contextlib.suppress(Exception):
+                    first[record.id] = (time.monotonic(), container_cgroup(record.id, self.config).stats())
+        if first:
+            time.sleep(0.5)
+        rows = []
+        for record in records:
+            before = first.get(record.id)
+            after = None
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    after = (time.monotonic(), container_cgroup(record.id, self.config).stats())
+            rows.append(stats_row(record, before, after))
+        return rows
+
+    def exec(self, ref: str, command: list[str], interactive: bool = False, tty: bool = False,
+             detach: bool = False, user: str | None = None, env: list[str] | None = None,
+             workdir: str | None = None, privileged: bool = False, detach_keys: bytes = b"\x10\x11") -> int:
+        """`docker exec`: a process in the running container's namespaces and cgroup, with its privileges."""
+        from ..userdb import resolve_user
+        from . import launcher
+        from .spec import ProcessSpec
+
+        record = self.lookup(ref)
+        if record.state.status == "paused":
+            raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
+        if record.state.status != "running":
+            raise Conflict(f"Container {record.id} is not running")
+        if not command:
+            raise InvalidArgument("exec requires at least 1 argument")
+        spec = self._runtime_spec(record)
+        resolved = resolve_user(spec.lower_dirs, user if user is not None else record.config.user)
+        process_env = merge_env(record.config.env, list(env or []))
+        if not any(e.startswith("HOME=") for e in process_env):
+            process_env.append(f"HOME={resolved.home}")
+        if not any(e.startswith("HOSTNAME=") for e in process_env):
+            process_env.append(f"HOSTNAME={record.config.hostname}")
+        if tty and not any(e.startswith("TERM=") for e in process_env):
+            process_env.append("TERM=xterm")
+        process = ProcessSpec(args=list(command), env=process_env, cwd=workdir or record.config.working_dir,
+                              uid=resolved.uid, gid=resolved.gid, additional_gids=resolved.additional_gids,
+                              terminal=tty)
+        self._event(record, "exec_create: " + " ".join(command))
+        master = None
+        if tty:
+            master, slave = os.openpty()
+            stdio = (slave if interactive else None, slave, slave)
+        elif detach:
+            stdio = (None, os.open(os.devnull, os.O_WRONLY), os.open(os.devnull, os.O_WRONLY))
+        else:
+            stdio = (0 if interactive else None, 1, 2)
+        try:
+            proc = launcher.exec_in(spec, record.state.pid, process, *stdio)
+        finally:
+            for fd in stdio:
+                if fd is not None and fd > 2:
+                    os.close(fd)
+        self._event(record, "exec_start: " + " ".join(command))
+        if detach:
+            if master is not None:
+                os.close(master)
+            return 0
+        if master is not None:
+            from .attach import relay_terminal
+
+            if relay_terminal(master, proc.pid, 0 if interactive else None, detach_keys):
+                return 0
+        code = launcher.wait(proc)
+        self._event(record, "exec_die", exitCode=code)
+        return code
+
     def list(self, all: bool = False) -> list[ContainerRecord]:
-        records = self.store.list()
-        return records if all else [r for r in records if r.state.status == "running"]
+        records = [r for r in map(self._settle, self.store.list()) if r is not None]
+        return records if all else [r for r in records if r.state.status in ("running", "paused", "restarting")]
 
     def lookup(self, ref: str) -> ContainerRecord:
-        return self.store.lookup(ref)
+        record = self._settle(self.store.lookup(ref))
+        if record is None:
+            raise ContainerNotFound(f"No such container: {ref}")
+        return record
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
         """`rm [-f] [-v]`: ``volumes`` also removes the container's anonymous volumes."""
         from . import launcher
 
         record = self.store.lookup(ref)
-        if record.state.status == "running":
+        if record.state.running:
             if not force:
+                verb = "paused" if record.state.status == "paused" else "running"
                 raise Conflict(
-                    f"cannot remove container \"/{record.name}\": container is running: "
+                    f"cannot remove container \"/{record.name}\": container is {verb}: "
                     "stop the container before removing or force remove")
-            _kill_and_wait(record.state.pid)
+            if self._owned(record):
+                with contextlib.suppress(ContainerNotFound):
+                    supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signal.SIGKILL,
+                                                     "timeout": 0})
+            else:
+                _kill_and_wait(record.state.pid, record.state.pid_start_time)
+            if not self.store.exists(record.id):
+                return record  # --rm: the monitor removed it
+            record = self.store.lookup(record.id)
         launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
+        networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
         self.volumes.release(record, remove_anonymous=volumes)
         self.store.remove(record)
         self._event(record, "destroy")
@@ -291,37 +691,59 @@ def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
     return list(merged.values())
 
 
-class _forward_signals:
-    """While a foreground container runs, SIGINT/SIGTERM/SIGHUP sent to us go to it (docker's sig-proxy)."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.saved: dict[int, object] = {}
-
-    def _forward(self, signum, _frame) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
-
-    def __enter__(self) -> None:
-        for sig in self.SIGNALS:
-            # Outside the main thread signals cannot be forwarded, which is fine.
-            with contextlib.suppress(ValueError):
-                self.saved[sig] = signal.signal(sig, self._forward)
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)
-
-
-def _kill_and_wait(pid: int, timeout: float = 10.0) -> None:
-    import time
-
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
+def _kill_and_wait(pid: int, start_time: int, timeout: float = 10.0) -> None:
+    if not process_alive(pid, start_time):
         return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process_start_time(pid):
+    while time.monotonic() < deadline and process_alive(pid, start_time):
         time.sleep(0.01)
+
+
+def container_pids(pid1: int) -> set[int]:
+    """Host pids of the processes in the pid namespace of ``pid1``."""
+    try:
+        target = os.readlink(f"/proc/{pid1}/ns/pid")
+    except OSError:
+        return set()
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == target:
+                    pids.add(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def parse_signal(value: str | int) -> int:
+    """Docker's signal names: KILL, SIGKILL, 9, sigterm."""
+    text = str(value).strip().upper()
+    if text.isdigit():
+        number = int(text)
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        number = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if number is None:
+            raise InvalidArgument(f"Invalid signal: {value}")
+    if not 0 < int(number) < 65:
+        raise InvalidArgument(f"Invalid signal: {value}")
+    return int(number)
+
+
+class AttachSession:
+    """A command attached to a container's stdio through the monitor (runtime/attach.py pumps it)."""
+
+    def __init__(self, conn, record: ContainerRecord, pid: int) -> None:
+        self.conn = conn
+        self.record = record
+        self.pid = pid
+
+    @property
+    def tty(self) -> bool:
+        return self.record.config.tty
+
+    def close(self) -> None:
+        self.conn.close()
