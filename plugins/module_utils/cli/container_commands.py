@@ -12,6 +12,7 @@ from ..errors import EngineError, InvalidArgument
 from ..runtime.hostconfig import HostConfig
 from ..runtime.service import CreateOptions
 from .common import err, out, print_inspect, progress
+from .network_commands import add_run_network_options, host_config_network_fields
 from .volume_commands import add_mount_options, mounts_from_args
 
 PS_COLUMNS = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
@@ -104,6 +105,7 @@ def _host_config(args: argparse.Namespace) -> HostConfig:
         nano_cpus=_nano_cpus(args.cpus) if args.cpus else 0, cpu_shares=args.cpu_shares or 0,
         cpuset_cpus=args.cpuset_cpus or "", pids_limit=args.pids_limit or 0, ulimits=ulimits,
         init=args.init, restart_policy=restart, log_driver=args.log_driver or "", log_options=log_options,
+        **host_config_network_fields(args),  # -p/-P/--expose/--ip/--network-alias/--dns*/--add-host
     )
     if args.shm_size:
         hc.shm_size = ram_in_bytes(args.shm_size)
@@ -344,6 +346,7 @@ def _add_run_options(p: argparse.ArgumentParser, run: bool = True) -> None:
     p.add_argument("-h", "--hostname")
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--network", "--net", default="none")
+    add_run_network_options(p)
     add_mount_options(p)  # -v/--volume, --mount, --tmpfs
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
     # lifecycle

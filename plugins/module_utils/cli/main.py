@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..engine import Engine
 from ..errors import EngineError
-from . import container_commands, image_commands, system_commands, volume_commands
+from . import container_commands, image_commands, network_commands, system_commands, volume_commands
 from .common import CliParser, err
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     container_commands.register(sub)
     system_commands.register(sub)
     volume_commands.register(sub)
+    network_commands.register(sub)
     return parser
 
 

@@ -1,7 +1,7 @@
 """The engine's nftables table, written through libnftables (cffi, out-of-line ABI mode) as JSON commands.
 
-The whole table is rendered from the network state and replaced in one transaction (``add table`` +
-``delete table`` + the new content in one batch: the kernel applies all of it or none), so the rules always
+The whole table is rendered from the network state and rewritten in one transaction (``add`` table and
+chains, ``flush table``, the rules, in one batch: the kernel applies all of it or none), so the rules always
 match the state file, a crashed engine leaves nothing half-written, and other tables (Docker's, firewalld's,
 the admin's) are never touched. libnftables 1.0.6 parses JSON input only when the context's output flags
 include JSON (as ``nft -j`` sets them).
@@ -98,12 +98,13 @@ class Ruleset:
     ports: list[PortRule] = field(default_factory=list)
 
     def commands(self) -> list[dict]:
-        """Replace the engine's table with this content (or just delete it when there is nothing to hold)."""
+        """Make the engine's table hold exactly this (or delete it when there is nothing to hold)."""
         t = {"family": "ip", "name": self.table}
-        cmds: list[dict] = [{"add": {"table": dict(t)}}, {"delete": {"table": dict(t)}}]
         if not self.bridges and not self.ports:
-            return cmds
-        cmds.append({"add": {"table": dict(t)}})
+            return [{"add": {"table": dict(t)}}, {"delete": {"table": dict(t)}}]
+        # Chains are added (a no-op when present) and flushed rather than deleted: deleting base chains
+        # costs an RCU grace period (~10 ms) per transaction.
+        cmds: list[dict] = [{"add": {"table": dict(t)}}]
 
         def chain(name: str, kind: str | None = None, hook: str | None = None, prio: int = 0) -> None:
             body: dict[str, Any] = {"family": "ip", "table": self.table, "name": name}
@@ -120,6 +121,7 @@ class Ruleset:
         chain("postrouting", "nat", "postrouting", 100)
         chain("forward", "filter", "forward", 0)
         chain("published")
+        cmds.append({"flush": {"table": dict(t)}})
         local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
         # Published ports: traffic to any local address (127.0.0.1 included: route_localnet) is DNATed.
         rule("prerouting", local, {"jump": {"target": "published"}})
