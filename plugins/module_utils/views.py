@@ -65,12 +65,21 @@ def container_row(record: ContainerRecord, trunc: bool = True, now: float | None
                            m.get("Name") or m.get("Source", "") for m in container_mounts(record)),
         "Names": record.name,
         "Networks": record.config.host_config.network_mode,
-        "Ports": "",
+        "Ports": _ports_column(record),
         "RunningFor": human_duration(now - parse_rfc3339(record.config.created)) + " ago",
         "Size": "0B",
         "State": record.state.status,
         "Status": container_status(record, now),
     }
+
+
+def _ports_column(record: ContainerRecord) -> str:
+    """Docker's PORTS: `0.0.0.0:8080->80/tcp`, only while the container runs."""
+    if record.state.status != "running" or not record.state.network_settings:
+        return ""
+    from .network.ports import ports_column_from_view
+
+    return ports_column_from_view(record.state.network_settings.get("Ports"))
 
 
 def _quote(text: str) -> str:

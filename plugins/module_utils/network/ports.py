@@ -165,3 +165,16 @@ def ports_view(ports: list[PublishedPort], exposed: list[str] = ()) -> dict[str,
         entry.append({"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)})
         view[f"{p.container_port}/{p.proto}"] = entry
     return view
+
+
+def ports_column_from_view(view: dict | None) -> str:
+    """The PORTS column from inspect's NetworkSettings.Ports (what the container state keeps)."""
+    ports, exposed = [], []
+    for key, bindings in (view or {}).items():
+        port, proto = split_port_key(key)
+        if not bindings:
+            exposed.append(key)
+        for b in bindings or []:
+            host_ip = "" if b.get("HostIp") in ("", "0.0.0.0") else b["HostIp"]
+            ports.append(PublishedPort(proto, host_ip, int(b["HostPort"]), port))
+    return ports_column(ports, exposed)
