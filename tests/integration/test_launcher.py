@@ -23,7 +23,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/bin/bu
                                 reason="needs root and /bin/busybox")
 
 APPLETS = ["sh", "echo", "true", "false", "ls", "cat", "id", "hostname", "mount", "ps", "sleep", "wc",
-           "readlink", "pwd", "grep", "touch", "stat", "env", "kill", "test", "mkdir", "head", "tr"]
+           "readlink", "pwd", "grep", "touch", "stat", "env", "kill", "test", "mkdir", "head", "tr", "tail", "seq",
+           "unshare", "mknod", "df", "dd", "chroot", "sed"]
 DOCKER_DEFAULT_CAPS = 0xA80425FB
 
 

@@ -345,7 +345,7 @@ def _add_run_options(p: argparse.ArgumentParser, run: bool = True) -> None:
     p.add_argument("-u", "--user")
     p.add_argument("-h", "--hostname")
     p.add_argument("-l", "--label", action="append", default=[])
-    p.add_argument("--network", "--net", default="none")
+    p.add_argument("--network", "--net", default="bridge")
     add_run_network_options(p)
     add_mount_options(p)  # -v/--volume, --mount, --tmpfs
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])

@@ -37,7 +37,7 @@ class RestartPolicy:
 @dataclass
 class HostConfig:
     # namespaces
-    network_mode: str = "none"
+    network_mode: str = "bridge"      # Docker's default: the engine's default bridge network
     pid_mode: str = ""          # "" (private) | "host"
     ipc_mode: str = ""          # "" (private) | "host"
     uts_mode: str = ""          # "" (private) | "host"
