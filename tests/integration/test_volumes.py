@@ -268,12 +268,13 @@ def test_image_symlinks_cannot_redirect_mounts_to_the_host(cli, oci_builder, tmp
                Symlink("oldroot", "/dev/.oldroot/etc"), Symlink("magic", "/proc/self/root/etc")]
     image = _image_with(oci_builder, "links", entries, [])
     etc_before = sorted(os.listdir("/etc"))
-    # "/up/tmp/x" resolves inside the container (.. stops at its root), never to the host's /tmp.
-    out = _run(cli, "--rm", "-v", f"{host}:/up/tmp/x", "-v", f"{host}:/abs/x", "-v", f"{host}:/dangling",
+    # "/up/tmp/<probe>" resolves inside the container (.. stops at its root), never to the host's /tmp.
+    probe = "pycontainer-escape-probe"
+    out = _run(cli, "--rm", "-v", f"{host}:/up/tmp/{probe}", "-v", f"{host}:/abs/x", "-v", f"{host}:/dangling",
                "-v", f"{host}:/oldroot/x", image, "sh", "-c",
-               "cat /tmp/x/marker /etc/x/marker /made/by/mount/marker /dev/.oldroot/etc/x/marker").stdout
+               f"cat /tmp/{probe}/marker /etc/x/marker /made/by/mount/marker /dev/.oldroot/etc/x/marker").stdout
     assert out == "bound\n" * 4
-    assert not os.path.exists("/tmp/x") and not os.path.exists("/made") and not os.path.exists("/etc/x")
+    assert not os.path.exists(f"/tmp/{probe}") and not os.path.exists("/made") and not os.path.exists("/etc/x")
     assert sorted(os.listdir("/etc")) == etc_before
     # Magic links (/proc/self/...) are refused outright.
     magic = _run(cli, "--rm", "-v", f"{host}:/magic/x", image, "true", check=False)
