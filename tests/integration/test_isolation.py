@@ -50,21 +50,21 @@ def test_default_isolation_caps_seccomp(lower, tmp_path):
 
 
 def test_seccomp_refuses_namespaces_and_keyring_without_cap_sys_admin(lower, tmp_path):
-    code, out = run(spec_for(lower, tmp_path, "unshare -m true; echo rc=$?; chroot / true; echo chroot=$?"))
+    _code, out = run(spec_for(lower, tmp_path, "unshare -m true; echo rc=$?; chroot / true; echo chroot=$?"))
     assert "rc=1" in out and "Operation not permitted" in out, out
     assert "chroot=0" in out  # CAP_SYS_CHROOT is a default capability: chroot is allowed
-    code, out = run(spec_for(lower, tmp_path, "unshare -m true; echo rc=$?", cap_add=["SYS_ADMIN"]))
+    _code, out = run(spec_for(lower, tmp_path, "unshare -m true; echo rc=$?", cap_add=["SYS_ADMIN"]))
     assert "rc=0" in out, out
-    code, out = run(spec_for(lower, tmp_path, "chroot / true; echo chroot=$?", cap_drop=["SYS_CHROOT"]))
+    _code, out = run(spec_for(lower, tmp_path, "chroot / true; echo chroot=$?", cap_drop=["SYS_CHROOT"]))
     assert "chroot=1" in out, out
 
 
 def test_cap_drop_all_and_cap_add(lower, tmp_path):
-    code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status", cap_drop=["ALL"]))
+    _code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status", cap_drop=["ALL"]))
     assert int(status_field(out, "CapEff"), 16) == 0 and int(status_field(out, "CapBnd"), 16) == 0
-    code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status", cap_drop=["ALL"], cap_add=["NET_ADMIN"]))
+    _code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status", cap_drop=["ALL"], cap_add=["NET_ADMIN"]))
     assert int(status_field(out, "CapEff"), 16) == 1 << 12
-    code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status", cap_drop=["chown"]))
+    _code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status", cap_drop=["chown"]))
     assert int(status_field(out, "CapEff"), 16) == DOCKER_DEFAULT_CAPS & ~1
 
 
@@ -74,8 +74,8 @@ def test_unknown_capability_is_refused(lower, tmp_path):
 
 
 def test_privileged_lifts_restrictions(lower, tmp_path):
-    script = ("cat /proc/self/status; mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted; head -c 1 /proc/kcore | wc -c;"
-              " echo x > /proc/sys/kernel/domainname && echo procsys-rw; ls /dev")
+    script = ("cat /proc/self/status; mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted;"
+              " head -c 1 /proc/kcore | wc -c; echo x > /proc/sys/kernel/domainname && echo procsys-rw; ls /dev")
     code, out = run(spec_for(lower, tmp_path, script, privileged=True))
     assert code == 0, out
     with open("/proc/self/status") as f:
@@ -89,7 +89,7 @@ def test_privileged_lifts_restrictions(lower, tmp_path):
 
 
 def test_no_new_privileges_and_unconfined(lower, tmp_path):
-    code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status",
+    _code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status",
                              security_opt=["no-new-privileges", "seccomp=unconfined"]))
     assert status_field(out, "NoNewPrivs") == "1"
     assert status_field(out, "Seccomp") == "0"
@@ -101,7 +101,7 @@ def test_custom_seccomp_profile(lower, tmp_path):
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
-    code, out = run(spec_for(lower, tmp_path, "mkdir /x; echo rc=$?", security_opt=[f"seccomp={profile}"]))
+    _code, out = run(spec_for(lower, tmp_path, "mkdir /x; echo rc=$?", security_opt=[f"seccomp={profile}"]))
     assert "Permission denied" in out and "rc=1" in out, out
 
 
@@ -117,7 +117,7 @@ def test_ulimits_are_set_and_clamped(lower, tmp_path):
 
 
 def test_devices_and_device_cgroup(lower, tmp_path):
-    code, out = run(spec_for(lower, tmp_path,
+    _code, out = run(spec_for(lower, tmp_path,
                              "echo hi > /dev/mynull && echo ok; mknod /dev/blk b 7 0; head -c 1 /dev/blk; echo rc=$?",
                              devices=["/dev/null:/dev/mynull:rw"]))
     assert "ok" in out, out
@@ -133,11 +133,12 @@ def test_init_reaps_as_pid1(lower, tmp_path):
 
 
 def test_host_namespaces(lower, tmp_path):
-    script = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname; test -d /proc/%d && echo seeshost" % os.getpid()
-    code, out = run(spec_for(lower, tmp_path, script, pid_mode="host", ipc_mode="host", uts_mode="host"))
+    script = (f"readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname; "
+              f"test -d /proc/{os.getpid()} && echo seeshost")
+    _code, out = run(spec_for(lower, tmp_path, script, pid_mode="host", ipc_mode="host", uts_mode="host"))
     assert os.readlink("/proc/self/ns/ipc") in out and os.readlink("/proc/self/ns/uts") in out
     assert os.uname().nodename in out and "seeshost" in out
-    code, out = run(spec_for(lower, tmp_path, script))
+    _code, out = run(spec_for(lower, tmp_path, script))
     assert os.readlink("/proc/self/ns/ipc") not in out and "seeshost" not in out
 
 
@@ -186,13 +187,13 @@ def test_limits_visible_from_inside(lower, tmp_path):
         script = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
                   "/sys/fs/cgroup/pids/pids.max; echo 1 > /sys/fs/cgroup/pids/pids.max")
         expected = ["33554432", "50000", "7"]
-    code, out = run(spec_for(lower, tmp_path, script, memory=32 << 20, nano_cpus=500_000_000, pids_limit=7))
+    _code, out = run(spec_for(lower, tmp_path, script, memory=32 << 20, nano_cpus=500_000_000, pids_limit=7))
     assert out.split()[:len(expected)] == expected, out
     assert "Read-only file system" in out or cgroups.backend().name == "v2"
 
 
 def test_pids_limit_enforced(lower, tmp_path):
-    code, out = run(spec_for(lower, tmp_path, "for i in $(seq 20); do sleep 5 & done; wait; echo done",
+    _code, out = run(spec_for(lower, tmp_path, "for i in $(seq 20); do sleep 5 & done; wait; echo done",
                              pids_limit=5))
     assert "can't fork" in out or "Resource temporarily unavailable" in out, out
 

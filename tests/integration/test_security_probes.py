@@ -1,0 +1,184 @@
+"""The security probe suite: probes run inside containers started through the engine API, and the
+assertions are the issue's: host PIDs invisible, mount refused, /proc/sys read-only, /proc/kcore empty,
+Docker's CapEff, seccomp mode 2, host files unreachable; --privileged lifts these; --cap-drop ALL gives
+CapEff 0; pids and memory limits enforced (OOM kill: 137); cpu/memory limits visible in the cgroup files.
+
+Where Docker is installed, the same probes also run under ``docker run`` and must give equal results.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import uuid
+
+import pytest
+from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
+from ansible_collections.pycontainer.engine.plugins.module_utils.linux import cgroups
+from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.hostconfig import HostConfig
+from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.service import CreateOptions
+
+DOCKER_DEFAULT_CAPEFF = "00000000a80425fb"
+
+# One shell script, one "probe=value" line per probe: the same script runs under both engines.
+PROBES = r"""
+echo "pids=$(ls /proc | grep -cE '^[0-9]+$')"
+seen=hidden; grep -qs "$HOSTCOMM" /proc/$HOSTPID/comm && seen=seen; echo "hostpid=$seen"
+mkdir -p /mnt/probe; mount -t tmpfs none /mnt/probe 2>/dev/null && echo mount=allowed || echo mount=refused
+(echo probe > /proc/sys/kernel/domainname) 2>/dev/null && echo procsys=rw || echo procsys=ro
+if [ -e /proc/kcore ]; then echo "kcore=$(head -c 4 /proc/kcore 2>/dev/null | wc -c)"; else echo kcore=absent; fi
+echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
+echo "seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+test -e "$HOSTFILE" && echo hostfile=reachable || echo hostfile=unreachable
+test -e /dev/.oldroot && echo oldroot=present || echo oldroot=absent
+"""
+
+
+def _docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+def probe_env() -> tuple[str, list[str]]:
+    """A host file the container must not reach, and the env telling the probes what to look for."""
+    path = f"/tmp/pycontainer-probe-{uuid.uuid4().hex}"
+    with open(path, "w") as f:
+        f.write("host secret\n")
+    with open(f"/proc/{os.getpid()}/comm") as f:
+        comm = f.read().strip()
+    return path, [f"HOSTFILE={path}", f"HOSTPID={os.getpid()}", f"HOSTCOMM={comm}"]
+
+
+def run_in_container(engine: Engine, image: str, argv: list[str], env: list[str] | None = None,
+                     **host) -> tuple[int, str]:
+    """Create a container through the engine API, run it with stdout+stderr on a pipe, remove it."""
+    from ansible_collections.pycontainer.engine.plugins.module_utils.runtime import launcher
+
+    containers = engine.containers
+    record = containers.create(CreateOptions(image=image, command=argv, env=env or [],
+                                             host_config=HostConfig(**host)))
+    r, w = os.pipe()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        with os.fdopen(r, "rb") as pipe:
+            while data := pipe.read(65536):
+                chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        try:
+            if hasattr(containers, "launch"):  # the service's own start path (the monitor's)
+                process, spec = containers.launch(record, None, w, w)
+                os.close(w)
+                w = -1
+                code = launcher.wait(process)
+                containers.record_exit(record, spec, code, oom_killed=process.oom_killed)
+            else:
+                from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.service import Stdio
+
+                code = containers.start_attached(record, Stdio(stdin=None, stdout=w, stderr=w))
+        finally:
+            if w >= 0:
+                os.close(w)
+            reader.join()
+    finally:
+        containers.remove(record.id, force=True)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def parse(out: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line and " " not in line.split("=")[0])
+
+
+@pytest.fixture
+def engine(engine_config) -> Engine:
+    return Engine(engine_config)
+
+
+@pytest.fixture
+def host_file():
+    path, env = probe_env()
+    yield env
+    os.unlink(path)
+
+
+def run_probes(engine, image, env, **host) -> dict[str, str]:
+    code, out = run_in_container(engine, image, ["sh", "-c", PROBES], env=env, **host)
+    assert code == 0, out
+    return parse(out)
+
+
+def test_default_container_is_confined(engine, busybox_image, host_file):
+    p = run_probes(engine, busybox_image, host_file)
+    assert int(p["pids"]) < 10 and p["hostpid"] == "hidden"
+    assert p["mount"] == "refused"
+    assert p["procsys"] == "ro"
+    assert p["kcore"] in ("0", "absent")  # masked by /dev/null; absent on kernels without CONFIG_PROC_KCORE
+    if os.path.exists("/proc/kcore"):
+        assert p["kcore"] == "0"
+    assert p["capeff"] == DOCKER_DEFAULT_CAPEFF
+    assert p["seccomp"] == "2"
+    assert p["hostfile"] == "unreachable" and p["oldroot"] == "absent"
+
+
+def test_privileged_lifts_confinement(engine, busybox_image, host_file):
+    p = run_probes(engine, busybox_image, host_file, privileged=True)
+    with open("/proc/self/status") as f:
+        bounding = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+    assert p["capeff"] == bounding  # every capability the host has
+    assert p["seccomp"] == "0"
+    assert p["mount"] == "allowed"
+    assert p["procsys"] == "rw"
+    if os.path.exists("/proc/kcore"):
+        assert p["kcore"] == "4"
+    # still its own pid namespace and root filesystem
+    assert p["hostpid"] == "hidden" and p["hostfile"] == "unreachable"
+
+
+def test_cap_drop_all_gives_no_capabilities(engine, busybox_image, host_file):
+    p = run_probes(engine, busybox_image, host_file, cap_drop=["ALL"])
+    assert p["capeff"] == "0000000000000000"
+    assert p["mount"] == "refused" and p["seccomp"] == "2"
+
+
+def test_pids_limit_enforced(engine, busybox_image):
+    _code, out = run_in_container(engine, busybox_image, ["sh", "-c",
+                                 "echo pids.max=$(cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max "
+                                 "2>/dev/null); for i in $(seq 30); do sleep 3 & done"], pids_limit=8)
+    assert "can't fork" in out or "Resource temporarily unavailable" in out, out
+    assert parse(out).get("pids.max") == "8"
+
+
+def test_memory_limit_oom_kill_exit_137(engine, busybox_image):
+    code, out = run_in_container(engine, busybox_image, ["tail", "/dev/zero"], memory=16 << 20,
+                                 memory_swap=16 << 20)
+    assert code == 137, out
+
+
+def test_cpu_and_memory_limits_visible_in_cgroup_files(engine, busybox_image):
+    if cgroups.backend().name == "v2":
+        script = "echo mem=$(cat /sys/fs/cgroup/memory.max); echo cpu=$(cut -d' ' -f1 /sys/fs/cgroup/cpu.max)"
+    else:
+        script = ("echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); "
+                  "echo cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)")
+    code, out = run_in_container(engine, busybox_image, ["sh", "-c", script], memory=48 << 20,
+                                 nano_cpus=250_000_000)
+    p = parse(out)
+    assert code == 0 and p["mem"] == str(48 << 20) and p["cpu"] == "25000", out
+
+
+@pytest.mark.skipif(not _docker_available(), reason="Docker is not installed here (`docker info` fails): "
+                                                    "the comparison with Docker cannot run")
+@pytest.mark.parametrize("flags,host", [([], {}), (["--privileged"], {"privileged": True}),
+                                        (["--cap-drop", "ALL"], {"cap_drop": ["ALL"]})])
+def test_same_results_as_docker(engine, busybox_image, host_file, flags, host):
+    ours = run_probes(engine, busybox_image, host_file, **host)
+    docker = subprocess.run(["docker", "run", "--rm", *[f"-e{e}" for e in host_file], *flags, busybox_image,
+                             "sh", "-c", PROBES], capture_output=True, text=True, check=False)
+    theirs = parse(docker.stdout)
+    assert ours == theirs
