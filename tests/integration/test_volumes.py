@@ -315,3 +315,29 @@ def test_concurrent_creates_and_runs_share_one_volume(cli, bb):
     assert sorted(os.listdir(data), key=int) == [str(i) for i in range(8)]
     assert [n for n in os.listdir(os.path.join(cli.root, "volumes")) if n.startswith(".") and n != ".lock"] == []
     cli("volume", "rm", "shared", check=True)
+
+
+# --- with the rest of the lifecycle --------------------------------------------------------------------------
+
+
+def test_read_only_rootfs_still_gets_its_mounts(cli, bb, tmp_path):
+    proc = _run(cli, "--rm", "--read-only", "-v", f"{tmp_path}:/new/dir", "-v", "rovol:/data", "--tmpfs", "/tmp",
+                bb, "sh", "-c", "echo ok > /data/x && touch /tmp/t /new/dir/t && cat /data/x && touch /etc/nope",
+                check=False)
+    assert (proc.returncode, proc.stdout) == (1, "ok\n") and "Read-only file system" in proc.stderr
+    assert (tmp_path / "t").exists()
+
+
+def test_ps_filter_volume_on_a_detached_container(cli, bb, tmp_path):
+    cid = cli("run", "-d", "--name", "svc", "-v", "psvol:/data", "-v", f"{tmp_path}:/b", bb, "sleep", "60",
+              check=True).stdout.strip()
+    try:
+        for value in ("psvol", "/data", str(tmp_path), "/b"):
+            assert cli("ps", "-q", "--no-trunc", "--filter", f"volume={value}", check=True).stdout.split() == [cid]
+        assert cli("ps", "-q", "--filter", "volume=other", check=True).stdout == ""
+        row = json.loads(cli("ps", "--format", "json", "--filter", "volume=psvol", check=True).stdout)
+        assert (row["LocalVolumes"], row["Mounts"]) == ("1", f"psvol,{str(tmp_path)[:14]}…")
+        assert cli("volume", "rm", "psvol").returncode == 1
+    finally:
+        cli("rm", "-f", "-v", "svc", check=True)
+    assert cli("volume", "rm", "psvol", check=True).stdout == "psvol\n"
