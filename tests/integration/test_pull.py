@@ -275,3 +275,35 @@ def test_layers_stack_as_overlay_lowerdirs(engine_config, oci_builder, tmp_path)
         assert sorted(os.listdir(merged / "opt")) == ["new"]
     finally:
         subprocess.run(["umount", str(merged)], check=True)
+
+
+def test_ctrl_c_stops_parallel_downloads_and_cleans_up(engine_root, oci_builder, registry, tmp_path):
+    import signal
+    import time
+
+    from tests.integration.helpers import PYCONTAINER, write_engine_config
+
+    big = [[File(f"big{i}", os.urandom(16 << 20))] for i in range(3)]
+    ref, built = oci_builder.push("sigint/img:v1", big, {}, compression="none")
+    config = write_engine_config(str(tmp_path / "engine.json"), registry.host)
+    store = ImageStore(EngineConfig(root=engine_root).paths.images)
+    proc = subprocess.Popen([PYCONTAINER, "--root", engine_root, "--config", config, "pull", ref],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    started = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        files = glob.glob(os.path.join(store.tmp_dir, "pull-*", "big*"))
+        if files and any(os.path.getsize(f) > 0 for f in files):
+            started = True
+            break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    if not started or proc.returncode == 0:
+        pytest.skip("the pull finished before it could be interrupted")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert store.list() == []
+    assert os.listdir(store.tmp_dir) == []
+    # The next pull completes.
+    assert pull(store, parse_reference(ref), EngineConfig(root=engine_root)).id == built.images[0].config_digest
