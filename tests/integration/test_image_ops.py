@@ -235,3 +235,12 @@ def test_pull_while_another_removes_stays_consistent(engine_root, oci_builder):
     assert [n for n in os.listdir(engine.images.store.tmp_dir)] == []
     with open(os.path.join(engine.images.store.root, "index.json")) as f:
         assert json.load(f)["images"] == {}
+
+
+def test_pull_all_tags(engine, oci_builder, registry):
+    ref1, _ = oci_builder.push("alltags/img:one", [[File("v", "1")]], {})
+    oci_builder.push("alltags/img:two", [[File("v", "2")]], {})
+    records = engine.images.pull_all_tags(f"{registry.host}/alltags/img")
+    assert sorted(t for r in records for t in r.repo_tags) == [ref1, f"{registry.host}/alltags/img:two"]
+    with pytest.raises(InvalidArgument):
+        engine.images.pull_all_tags(ref1)
