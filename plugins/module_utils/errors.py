@@ -34,6 +34,15 @@ class Conflict(EngineError):
     """The request clashes with existing state (a name in use, an image in use)."""
 
 
+class NetworkNotFound(NotFound):
+    pass
+
+
+class PortConflict(Conflict):
+    """A host port is already published by another container or bound by a host process (`run` then
+    removes the container it created: nothing is left behind)."""
+
+
 class RegistryError(EngineError):
     """A registry answered with an error, or could not be reached."""
 

@@ -26,6 +26,7 @@ from ..errors import (
     EngineError,
     ImageNotFound,
     InvalidArgument,
+    PortConflict,
 )
 from ..timefmt import utc_now_rfc3339
 from . import supervisor
