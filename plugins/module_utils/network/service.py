@@ -29,7 +29,7 @@ import secrets
 import socket
 from typing import TYPE_CHECKING
 
-from ..errors import Conflict, EngineError, InvalidArgument, NotFound, UnsupportedError
+from ..errors import Conflict, EngineError, InvalidArgument, NetworkNotFound, NotFound, PortConflict, UnsupportedError
 from ..fsutil import atomic_write_json, ensure_dir, locked, read_json
 from ..runtime.networking import Attachment as _BaseAttachment
 from ..timefmt import utc_now_rfc3339
@@ -44,14 +44,6 @@ if TYPE_CHECKING:
 DEFAULT_NETWORK = "bridge"
 PREDEFINED = ("bridge", "host", "none")
 BRIDGE_OPTION = "com.docker.network.bridge.name"
-
-
-class NetworkNotFound(NotFound):
-    pass
-
-
-class PortConflict(Conflict):
-    """A host port is already published by another container or bound by a host process."""
 
 
 def _alive(holder: list[int] | None) -> bool:

@@ -185,10 +185,16 @@ class ContainerService:
             progress: Progress | None = None) -> tuple[ContainerRecord, AttachSession | None]:
         """`docker run`: create, then start detached or attached (the caller pumps the session)."""
         record = self.create(options, progress=progress)
-        if detach:
-            supervisor.request(self.config, {"op": "start", "id": record.id})
-            return record, None
-        return record, self.start_attached(record, stdin=stdin)
+        try:
+            if detach:
+                supervisor.request(self.config, {"op": "start", "id": record.id})
+                return record, None
+            return record, self.start_attached(record, stdin=stdin)
+        except PortConflict:
+            # A port taken by another container or a host process: nothing may be left (issue 5).
+            with contextlib.suppress(EngineError):
+                self.remove(record.id, force=True, volumes=True)
+            raise
 
     def launch(self, record: ContainerRecord, stdin: int | None, stdout: int, stderr: int,
                monitor: tuple[int, int] = (0, 0)):
