@@ -230,9 +230,21 @@ def host_config_view(h: HostConfig) -> dict[str, Any]:
         "AutoRemove": h.auto_remove,
         "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},
         "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_options)},
-        "Mounts": [{"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
-                   for m in h.mounts] or None,
+        **_host_config_mounts(h),
     }
+
+
+def _host_config_mounts(h: HostConfig) -> dict[str, Any]:
+    """Where Docker files each user mount: ``-v`` under Binds, ``--mount`` under Mounts, ``--tmpfs`` under Tmpfs."""
+    from .runtime.volumes import volume_flag_text
+
+    origin = {id(m): m.options.get("origin", "mount-flag") for m in h.mounts}
+    binds = [volume_flag_text(m) for m in h.mounts if origin[id(m)] == "volume-flag"]
+    tmpfs = {m.target: ",".join(f"{k}={v}" for k, v in sorted(m.options.items()) if k not in ("origin", "flags"))
+             for m in h.mounts if origin[id(m)] == "tmpfs-flag"}
+    mounts = [{"Type": m.type, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+              for m in h.mounts if origin[id(m)] not in ("volume-flag", "tmpfs-flag", "image")]
+    return {"Binds": binds or None, "Mounts": mounts or None, "Tmpfs": tmpfs or None}
 
 
 def container_mounts(record: ContainerRecord) -> list[dict[str, Any]]:

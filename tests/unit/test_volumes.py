@@ -294,3 +294,15 @@ def test_mount_points_of_a_container_without_any(tmp_path):
     assert mount_points(str(tmp_path)) == []
     (tmp_path / "mounts.json").write_text(json.dumps({"not": "a list"}))
     assert mount_points(str(tmp_path)) == []
+
+
+def test_host_config_files_mounts_where_docker_does():
+    from ansible_collections.pycontainer.engine.plugins.module_utils.views import host_config_view
+
+    mounts = [parse_volume_flag("/h:/c:ro"), parse_volume_flag("name:/d:nocopy"), parse_volume_flag("/anon"),
+              parse_mount_flag("type=bind,src=/h,dst=/m"), parse_tmpfs_flag("/run:size=1k,exec")]
+    view = host_config_view(HostConfig(mounts=mounts))
+    assert view["Binds"] == ["/h:/c:ro", "name:/d:nocopy", "/anon"]
+    assert view["Mounts"] == [{"Type": "bind", "Source": "/h", "Target": "/m", "ReadOnly": False}]
+    assert view["Tmpfs"] == {"/run": "size=1024"}
+    assert host_config_view(HostConfig())["Binds"] is None

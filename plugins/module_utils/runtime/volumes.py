@@ -130,6 +130,13 @@ def parse_volume_flag(text: str) -> Mount:
     return Mount("volume", source, target, read_only, opts)
 
 
+def volume_flag_text(mount: Mount) -> str:
+    """The ``-v`` text of a Mount parsed from one (Docker's HostConfig.Binds entry)."""
+    options = [o for o in ("ro" if mount.read_only else "", mount.options.get("propagation", ""),
+                           "nocopy" if mount.options.get("nocopy") == "true" else "") if o]
+    return ":".join([p for p in (mount.source, mount.target) if p] + ([",".join(options)] if options else []))
+
+
 def _bool_option(key: str, value: str) -> bool:
     if value.lower() in ("", "1", "true"):
         return True
