@@ -64,3 +64,12 @@ class Engine:
 
             self._volumes = VolumeService(self.config, self.events)
         return self._volumes
+
+    @property
+    def networks(self):  # -> network.service.NetworkService (not imported here: start-up cost)
+        """Bridge networks: create/list/inspect/remove/prune/connect/disconnect, published ports."""
+        if getattr(self, "_networks", None) is None:
+            from .network.service import NetworkService
+
+            self._networks = NetworkService(self.config, self.events)
+        return self._networks
