@@ -306,3 +306,13 @@ def test_host_config_files_mounts_where_docker_does():
     assert view["Mounts"] == [{"Type": "bind", "Source": "/h", "Target": "/m", "ReadOnly": False}]
     assert view["Tmpfs"] == {"/run": "size=1024"}
     assert host_config_view(HostConfig())["Binds"] is None
+
+
+def test_usage_for_system_df(service):
+    _store, record = _container(service, [parse_volume_flag("used:/u")])
+    service.prepare_mounts(record, {})
+    service.create("idle")
+    with open(os.path.join(service.data_path("idle"), "f"), "wb") as f:
+        f.write(b"y" * 300)
+    usage = {u["Name"]: u["UsageData"] for u in service.usage()}
+    assert usage == {"idle": {"Size": 300, "RefCount": 0}, "used": {"Size": 0, "RefCount": 1}}

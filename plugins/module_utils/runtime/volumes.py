@@ -318,6 +318,14 @@ class VolumeService:
         matcher = _VolumeFilter(filters or {}, self)
         return sorted((r for r in records if matcher(r)), key=lambda r: _natural_key(r.name))
 
+    def usage(self) -> list[dict[str, Any]]:
+        """`system df`'s volumes (Docker's shape): the inspect fields plus ``UsageData`` {Size, RefCount}."""
+        from ..views import inspect_volume
+
+        return [{**inspect_volume(v),
+                 "UsageData": {"Size": _disk_usage(v.mountpoint), "RefCount": len(self.users(v.name))}}
+                for v in self.list()]
+
     # -- create / remove / prune ------------------------------------------------------------------------
     def create(self, name: str | None = None, driver: str = "local", labels: dict[str, str] | None = None,
                options: dict[str, str] | None = None) -> VolumeRecord:
