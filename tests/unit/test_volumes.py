@@ -316,3 +316,11 @@ def test_usage_for_system_df(service):
         f.write(b"y" * 300)
     usage = {u["Name"]: u["UsageData"] for u in service.usage()}
     assert usage == {"idle": {"Size": 300, "RefCount": 0}, "used": {"Size": 0, "RefCount": 1}}
+
+
+def test_api_callers_cannot_name_a_volume_outside_the_root(service):
+    _store, record = _container(service, [Mount("volume", "../../escape", "/x")])
+    with pytest.raises(InvalidArgument):
+        service.prepare_mounts(record, {})
+    assert not os.path.exists(os.path.join(service.config.root, "escape"))
+    assert not os.path.exists(os.path.join(os.path.dirname(service.config.root), "escape"))

@@ -343,6 +343,7 @@ class VolumeService:
 
     def _create_locked(self, name: str | None, labels: dict[str, str]) -> tuple[VolumeRecord, bool]:
         if name:
+            validate_name(name)  # also for API callers: a name is a path component under the engine root
             existing = self._load(name)
             if existing is not None:
                 return existing, False
