@@ -70,3 +70,55 @@ def manage_network(engine: Engine, params: dict[str, Any], check_mode: bool) -> 
             after = networks.inspect(name)
     result.update(changed=bool(result["actions"]), network=after, diff={"before": before, "after": after})
     return result
+
+
+# --- the pycontainer module's networking options ---------------------------------------------------------
+
+CONTAINER_NETWORK_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "published_ports": {"type": "list", "elements": "str", "aliases": ["ports"]},
+    "publish_all_ports": {"type": "bool", "default": False},
+    "exposed_ports": {"type": "list", "elements": "str", "aliases": ["exposed", "expose"]},
+    "networks": {"type": "list", "elements": "dict", "options": {
+        "name": {"type": "str", "required": True},
+        "ipv4_address": {"type": "str"},
+        "aliases": {"type": "list", "elements": "str"},
+    }},
+    "dns_servers": {"type": "list", "elements": "str"},
+    "dns_search_domains": {"type": "list", "elements": "str"},
+    "dns_opts": {"type": "list", "elements": "str"},
+    "etc_hosts": {"type": "dict"},
+}
+
+
+def container_network_fields(params: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig keyword arguments for the pycontainer module's networking options (and network_mode)."""
+    from .network.etcfiles import parse_extra_host
+    from .network.ports import merge_bindings, split_port_key
+
+    networks = {}
+    for item in params.get("networks") or []:
+        settings: dict[str, Any] = {}
+        if item.get("ipv4_address"):
+            settings["ipv4_address"] = item["ipv4_address"]
+        if item.get("aliases"):
+            settings["aliases"] = list(item["aliases"])
+        networks[item["name"]] = settings
+    mode = params.get("network_mode") or (next(iter(networks)) if networks else "bridge")
+    expose = []
+    for item in params.get("exposed_ports") or []:
+        port, proto = split_port_key(str(item))
+        expose.append(f"{port}/{proto}")
+    extra_hosts = [f"{name}:{ip}" for name, ip in (params.get("etc_hosts") or {}).items()]
+    for item in extra_hosts:
+        parse_extra_host(item)
+    return {
+        "network_mode": mode,
+        "port_bindings": merge_bindings([str(p) for p in params.get("published_ports") or []]),
+        "publish_all_ports": bool(params.get("publish_all_ports")),
+        "expose": expose,
+        "dns": list(params.get("dns_servers") or []),
+        "dns_search": list(params.get("dns_search_domains") or []),
+        "dns_options": list(params.get("dns_opts") or []),
+        "extra_hosts": extra_hosts,
+        "networks": networks,
+    }
