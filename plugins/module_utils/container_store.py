@@ -271,7 +271,16 @@ def _known(cls, data: dict) -> dict:
 
 
 def process_alive(pid: int, start_time: int) -> bool:
-    return pid > 0 and process_start_time(pid) == start_time
+    """``pid`` is still the process that started at ``start_time`` and has not exited (zombies have)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    fields = data[data.rindex(b")") + 2:].split()
+    return fields[0] not in (b"Z", b"X") and int(fields[19]) == start_time
 
 
 def monitor_alive(state: ContainerState) -> bool:

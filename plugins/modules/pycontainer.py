@@ -9,10 +9,12 @@ module: pycontainer
 short_description: Manage containers with the bundled pycontainer engine
 version_added: 0.1.0
 description:
-  - Creates, runs and removes named containers with the daemonless pycontainer engine, which travels with
-    the module. The image is pulled first when missing.
-  - This version runs containers to completion (O(detach=false)) and removes them (O(state=absent));
-    detached, supervised containers come with the engine's runtime.
+  - Creates, starts, stops, restarts and removes named containers with the daemonless pycontainer engine, which
+    travels with the module. The image is pulled first when missing.
+  - Started containers are supervised by the engine's monitor process and outlive the module run (the monitor
+    runs from a copy of the engine kept under the engine root, never from the module's temporary directory).
+  - An existing container whose configuration differs from the options is recreated; options left unset are
+    not compared (the image's defaults stay).
 extends_documentation_fragment:
   - pycontainer.engine.engine
   - pycontainer.engine.engine.ATTRIBUTES
@@ -40,13 +42,40 @@ options:
     description:
       - Environment variables, added to (and overriding) the image's.
     type: dict
-  working_dir:
+  volumes:
     description:
-      - Working directory of the container's process.
+      - Mounts as C(docker run -v) takes them, C(host-path:container-path[:ro]), C(volume-name:path) or C(path)
+        (an anonymous volume).
+    type: list
+    elements: str
+  tmpfs:
+    description:
+      - tmpfs mounts as C(docker run --tmpfs) takes them, C(path[:options]).
+    type: list
+    elements: str
+  memory:
+    description:
+      - Memory limit, C(512m), C(1g) (binary units, as Docker). V(0) is unlimited.
     type: str
+  memory_swap:
+    description:
+      - Memory plus swap limit; V(-1) unlimited.
+    type: str
+  cpus:
+    description:
+      - CPUs the container may use, e.g. V(1.5).
+    type: float
+  pids_limit:
+    description:
+      - Most processes the container may have; V(0) or V(-1) unlimited.
+    type: int
   user:
     description:
       - C(user[:group]), names resolved from the image's C(/etc/passwd) and C(/etc/group).
+    type: str
+  working_dir:
+    description:
+      - Working directory of the container's process.
     type: str
   hostname:
     description:
@@ -58,10 +87,73 @@ options:
     type: dict
   network_mode:
     description:
-      - V(none) gives the container its own network namespace with only C(lo); V(host) shares the host's.
+      - V(none) gives the container its own network namespace with only C(lo); V(host) shares the host's;
+        other values name a network.
     type: str
-    choices: [none, host]
     default: none
+  log_driver:
+    description:
+      - V(json-file) or V(none). Default from the engine config (C(log_driver)), else V(json-file).
+    type: str
+    choices: [json-file, none]
+  log_options:
+    description:
+      - Options of the log driver, e.g. C(max-size), C(max-file), C(compress) for V(json-file).
+    type: dict
+  capabilities:
+    description:
+      - Capabilities added to Docker's default set (C(--cap-add)).
+    type: list
+    elements: str
+  cap_drop:
+    description:
+      - Capabilities dropped from Docker's default set; V(ALL) drops every one.
+    type: list
+    elements: str
+  privileged:
+    description:
+      - Give the container every capability, no seccomp filter and the host's devices.
+    type: bool
+    default: false
+  read_only:
+    description:
+      - Mount the container's root filesystem read-only.
+    type: bool
+    default: false
+  init:
+    description:
+      - Run a minimal init as PID 1 that reaps zombies and forwards signals.
+    type: bool
+    default: false
+  tty:
+    description:
+      - Allocate a pseudo-terminal for the container.
+    type: bool
+    default: false
+  interactive:
+    description:
+      - Keep the container's stdin open (C(docker run -i)).
+    type: bool
+    default: false
+  restart_policy:
+    description:
+      - What the engine does when the container exits.
+    type: str
+    choices: ["no", on-failure, always, unless-stopped]
+    default: "no"
+  restart_retries:
+    description:
+      - With O(restart_policy=on-failure), the most restarts; V(0) is unlimited.
+    type: int
+  stop_timeout:
+    description:
+      - Seconds to wait after the stop signal before killing the container (Docker's default 10).
+    type: int
+  auto_remove:
+    description:
+      - Remove the container when it exits (C(--rm)).
+    type: bool
+    default: false
   pull:
     description:
       - When to pull the image. V(missing) pulls only when it is not in the store.
@@ -71,7 +163,7 @@ options:
   detach:
     description:
       - V(false) runs the container to completion and returns its output and exit status; a non-zero status
-        fails the task.
+        fails the task. Only with O(state=started).
     type: bool
     default: true
   cleanup:
@@ -81,20 +173,24 @@ options:
     default: false
   state:
     description:
-      - V(started) runs the container; V(absent) removes it (stopping it first if it runs).
+      - V(present) the container exists (created, not started); V(started) it exists and runs;
+        V(stopped) it exists and does not run; V(restarted) it is restarted (always a change);
+        V(absent) it is removed (stopped first if it runs).
     type: str
-    choices: [started, absent]
+    choices: [present, started, stopped, restarted, absent]
     default: started
 attributes:
   check_mode:
     support: full
-    description: Nothing is created, pulled or removed; RV(actions) lists what would be done.
+    description: Nothing is created, pulled, started, stopped or removed; RV(actions) lists what would be done.
   diff_mode:
     support: full
     description: Shows the container's inspect output before and after.
   idempotent:
     support: partial
-    details: O(state=absent) is idempotent; running a command to completion (O(detach=false)) always acts.
+    details: >-
+      V(present), V(started), V(stopped) and V(absent) change nothing when the container already matches;
+      V(restarted) and running a command to completion (O(detach=false)) always act.
 author:
   - pycontainer developers
 """
@@ -112,9 +208,27 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ hello.output }}"
 
+- name: A supervised service, restarted when it fails, with bounded logs
+  pycontainer.engine.pycontainer:
+    name: web
+    image: busybox
+    command: httpd -f -p 8080
+    restart_policy: on-failure
+    restart_retries: 5
+    memory: 64m
+    pids_limit: 100
+    log_options:
+      max-size: 1m
+      max-file: "3"
+
+- name: Stop it
+  pycontainer.engine.pycontainer:
+    name: web
+    state: stopped
+
 - name: Remove it
   pycontainer.engine.pycontainer:
-    name: hello
+    name: web
     state: absent
 """
 
@@ -139,6 +253,12 @@ actions:
   type: list
   elements: str
   sample: ["Created container hello", "Started container hello"]
+differences:
+  description: Why an existing container was (or would be) recreated, one item per differing setting.
+  returned: when the existing container differed
+  type: list
+  elements: dict
+  sample: [{"name": "HostConfig.Memory", "actual": 0, "desired": 67108864}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -157,17 +277,39 @@ def main() -> None:
             command={"type": "raw"},
             entrypoint={"type": "list", "elements": "str"},
             env={"type": "dict"},
-            working_dir={"type": "str"},
+            volumes={"type": "list", "elements": "str"},
+            tmpfs={"type": "list", "elements": "str"},
+            memory={"type": "str"},
+            memory_swap={"type": "str"},
+            cpus={"type": "float"},
+            pids_limit={"type": "int"},
             user={"type": "str"},
+            working_dir={"type": "str"},
             hostname={"type": "str"},
             labels={"type": "dict"},
-            network_mode={"type": "str", "default": "none", "choices": ["none", "host"]},
+            network_mode={"type": "str", "default": "none"},
+            log_driver={"type": "str", "choices": ["json-file", "none"]},
+            log_options={"type": "dict"},
+            capabilities={"type": "list", "elements": "str"},
+            cap_drop={"type": "list", "elements": "str"},
+            privileged={"type": "bool", "default": False},
+            read_only={"type": "bool", "default": False},
+            init={"type": "bool", "default": False},
+            tty={"type": "bool", "default": False},
+            interactive={"type": "bool", "default": False},
+            restart_policy={"type": "str", "default": "no",
+                            "choices": ["no", "on-failure", "always", "unless-stopped"]},
+            restart_retries={"type": "int"},
+            stop_timeout={"type": "int"},
+            auto_remove={"type": "bool", "default": False},
             pull={"type": "str", "default": "missing", "choices": ["missing", "always", "never"]},
             detach={"type": "bool", "default": True},
             cleanup={"type": "bool", "default": False},
-            state={"type": "str", "default": "started", "choices": ["started", "absent"]},
+            state={"type": "str", "default": "started",
+                   "choices": ["present", "started", "stopped", "restarted", "absent"]},
         ),
-        required_if=[("state", "started", ("image",))],
+        required_if=[("state", "started", ("image",)), ("state", "present", ("image",)),
+                     ("state", "restarted", ("image",))],
         supports_check_mode=True,
     )
     run_module(module, lambda engine: manage_container(engine, module.params, module.check_mode),

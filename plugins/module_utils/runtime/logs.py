@@ -119,11 +119,23 @@ class JsonFileWriter:
 
     def _emit(self, stream: str, entries: list[bytes]) -> None:
         now = rfc3339_nano(time.time_ns())
-        blob = "".join(
-            json.dumps({"log": e.decode("utf-8", errors="replace"), "stream": stream, "time": now},
-                       separators=(",", ":")) + "\n" for e in entries).encode()
-        if 0 <= self.config.max_size < self.size + len(blob) and self.size > 0:
-            self._rotate()
+        lines = [(json.dumps({"log": e.decode("utf-8", errors="replace"), "stream": stream, "time": now},
+                             separators=(",", ":")) + "\n").encode() for e in entries]
+        batch: list[bytes] = []
+        size = self.size
+        for line in lines:  # rotation is decided entry by entry, as Docker does; writes are batched
+            if 0 <= self.config.max_size < size + len(line) and size > 0:
+                self._write(b"".join(batch))
+                batch = []
+                self._rotate()
+                size = 0
+            batch.append(line)
+            size += len(line)
+        self._write(b"".join(batch))
+
+    def _write(self, blob: bytes) -> None:
+        if not blob:
+            return
         try:
             os.write(self.fd, blob)
             self.size += len(blob)

@@ -317,11 +317,16 @@ class ContainerService:
         if timeout is None:
             timeout = record.config.stop_timeout if record.config.stop_timeout is not None else 10
         self._event(record, "kill", signal=signum)
+        reply = None
         if self._owned(record):
-            supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signum,
-                                             "timeout": timeout})
-        else:
-            self._stop_orphan(record, signum, timeout)
+            reply = supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signum,
+                                                     "timeout": timeout})
+        if reply is None or not reply.get("was_running", True):
+            # No monitor, or a new one that never knew it (the old one died in between): act by pid.
+            with contextlib.suppress(ContainerNotFound):
+                current = self.store.lookup(record.id)
+                if current.state.running and not monitor_alive(current.state):
+                    self._stop_orphan(current, signum, timeout)
         self._event(record, "stop")
         return self.lookup(record.id) if self.store.exists(record.id) else record
 

@@ -142,6 +142,9 @@ def spawn_monitor(config: EngineConfig) -> None:
 
 def code_path(config: EngineConfig) -> list[str]:
     """``sys.path`` for the monitor: ours, with zip files that hold the engine replaced by stable copies."""
+    # Named in code, not only in _BOOT: Ansible packs the module_utils a module's code imports, so this
+    # import is what puts monitor.py (and what it imports) into AnsiballZ payloads.
+    from . import monitor  # noqa: F401
     paths = []
     for entry in sys.path:
         if not entry or not os.path.isabs(entry):
@@ -163,13 +166,22 @@ def _holds_engine(path: str) -> bool:
 
 
 def _stable_copy(path: str, lib_dir: str) -> str:
+    """Named by the content of its packages (entry names and CRCs; Ansible stamps each payload with the time
+    and its own sitecustomize.py), so one copy serves every run of the same engine version."""
+    import zipfile
+
     from ..fsutil import atomic_write_bytes
 
-    with open(path, "rb") as f:
-        data = f.read()
-    dest = os.path.join(ensure_dir(lib_dir, 0o700), hashlib.sha256(data).hexdigest()[:24] + ".zip")
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(path) as archive:
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            if "/" not in info.filename:
+                continue
+            digest.update(f"{info.filename}\0{info.CRC:08x}\0".encode())
+    dest = os.path.join(ensure_dir(lib_dir, 0o700), digest.hexdigest()[:24] + ".zip")
     if not os.path.exists(dest):
-        atomic_write_bytes(dest, data, 0o600)
+        with open(path, "rb") as f:
+            atomic_write_bytes(dest, f.read(), 0o600)
     return dest
 
 

@@ -1,0 +1,83 @@
+"""Desired versus actual container configuration: the one comparison the module and the CLI both use.
+
+``differences(record, options, image_id)`` lists what an existing container would need to be recreated for,
+given the options someone asks for now (the module's parameters, or `pycontainer run` flags). Options left
+unset (None / empty where "empty" means "not asked for") are not compared, as community.docker does, so a
+container keeps defaults it got from its image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..container_store import ContainerRecord
+    from .service import CreateOptions
+
+
+@dataclass
+class Difference:
+    name: str       # Docker's inspect path, e.g. "HostConfig.Memory"
+    actual: Any
+    desired: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "actual": self.actual, "desired": self.desired}
+
+
+def _env_map(items: list[str]) -> dict[str, str]:
+    return dict(item.partition("=")[::2] for item in items)
+
+
+def differences(record: ContainerRecord, options: CreateOptions, image_id: str | None) -> list[Difference]:
+    """What differs between ``record`` and ``options`` (``image_id``: what options.image resolves to now,
+    None when unknown: not pulled yet, which counts as a difference)."""
+    c, h, want = record.config, record.config.host_config, options.host_config
+    found: list[Difference] = []
+
+    def check(name: str, actual: Any, desired: Any, asked: bool = True) -> None:
+        if asked and actual != desired:
+            found.append(Difference(name, actual, desired))
+
+    check("Image", c.image, image_id)
+    if options.entrypoint is not None:
+        check("Config.Entrypoint", c.entrypoint, [a for a in options.entrypoint if a] or None)
+    if options.command is not None:
+        check("Config.Cmd", c.cmd, list(options.command) or None)
+    actual_env = _env_map(c.env)
+    for key, value in _env_map(options.env).items():
+        check(f"Config.Env.{key}", actual_env.get(key), value)
+    check("Config.WorkingDir", c.working_dir, options.working_dir, options.working_dir is not None)
+    check("Config.User", c.user, options.user, options.user is not None)
+    check("Config.Hostname", c.hostname, options.hostname, bool(options.hostname))
+    for key, value in options.labels.items():
+        check(f"Config.Labels.{key}", c.labels.get(key), value)
+    check("Config.Tty", c.tty, options.tty)
+    check("Config.OpenStdin", c.open_stdin, options.open_stdin)
+    check("Config.StopTimeout", c.stop_timeout, options.stop_timeout, options.stop_timeout is not None)
+    check("Config.StopSignal", c.stop_signal, options.stop_signal, bool(options.stop_signal))
+    host_fields = {
+        "NetworkMode": "network_mode", "Privileged": "privileged", "ReadonlyRootfs": "read_only",
+        "Memory": "memory", "MemorySwap": "memory_swap", "NanoCpus": "nano_cpus", "CpuShares": "cpu_shares",
+        "CpusetCpus": "cpuset_cpus", "PidsLimit": "pids_limit", "Init": "init", "AutoRemove": "auto_remove",
+        "ShmSize": "shm_size", "PidMode": "pid_mode", "IpcMode": "ipc_mode", "UTSMode": "uts_mode",
+    }
+    for docker_name, field_name in host_fields.items():
+        check(f"HostConfig.{docker_name}", getattr(h, field_name), getattr(want, field_name))
+    for docker_name, field_name in (("CapAdd", "cap_add"), ("CapDrop", "cap_drop"), ("SecurityOpt", "security_opt"),
+                                    ("Devices", "devices")):
+        check(f"HostConfig.{docker_name}", sorted(getattr(h, field_name)), sorted(getattr(want, field_name)))
+    check("HostConfig.RestartPolicy",
+          (h.restart_policy.name, h.restart_policy.maximum_retry_count),
+          (want.restart_policy.name, want.restart_policy.maximum_retry_count))
+    if want.log_driver:
+        check("HostConfig.LogConfig", (h.log_driver, h.log_options), (want.log_driver, want.log_options))
+    check("HostConfig.Mounts", sorted(_mount_key(m) for m in h.mounts), sorted(_mount_key(m) for m in want.mounts))
+    check("HostConfig.Ulimits", sorted((u.name, u.soft, u.hard) for u in h.ulimits),
+          sorted((u.name, u.soft, u.hard) for u in want.ulimits))
+    return found
+
+
+def _mount_key(mount: Any) -> tuple:
+    return (mount.type, mount.source, mount.target, mount.read_only, tuple(sorted(mount.options.items())))
