@@ -85,3 +85,62 @@ def test_hello_playbook(engine_root, registry, busybox_image, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"msg": "Hello World"' in proc.stdout
     assert "failed=0" in proc.stdout
+
+
+def _state(engine_root: str, name: str) -> dict:
+    from tests.integration.helpers import Cli
+
+    proc = Cli(root=engine_root, config="")("inspect", name)
+    return json.loads(proc.stdout)[0]["State"] if proc.returncode == 0 else {}
+
+
+def test_container_states_are_idempotent_and_outlive_the_module(engine_args, engine_root):
+    base = f"name=svc image=busybox command='sleep 300' stop_timeout=1 {engine_args}"
+    rc, check = adhoc("pycontainer", f"{base} state=started", "--check")
+    assert rc == 0 and check["changed"] and check["actions"] == ["Created container svc", "Started container svc"]
+    rc, started = adhoc("pycontainer", f"{base} state=started")
+    assert rc == 0 and started["changed"] and started["container"]["State"]["Running"]
+    # The module's temporary directory is gone; the container is still supervised and running.
+    assert _state(engine_root, "svc")["Running"]
+    rc, again = adhoc("pycontainer", f"{base} state=started")
+    assert rc == 0 and again["changed"] is False, again
+    rc, stopped = adhoc("pycontainer", f"{base} state=stopped")
+    assert rc == 0 and stopped["changed"] and stopped["actions"] == ["Stopped container svc"]
+    assert _state(engine_root, "svc")["Status"] == "exited"
+    rc, stopped = adhoc("pycontainer", f"{base} state=stopped")
+    assert rc == 0 and stopped["changed"] is False
+    rc, restarted = adhoc("pycontainer", f"{base} state=restarted")
+    assert rc == 0 and restarted["changed"] and _state(engine_root, "svc")["Running"]
+    # A changed option recreates the container (the comparison the engine offers).
+    rc, changed = adhoc("pycontainer", f"{base} state=started memory=64m pids_limit=50")
+    assert rc == 0 and changed["changed"], changed
+    assert {d["name"] for d in changed["differences"]} == {"HostConfig.Memory", "HostConfig.PidsLimit"}
+    assert changed["container"]["HostConfig"]["Memory"] == 64 << 20
+    assert changed["container"]["Id"] != restarted["container"]["Id"]
+    rc, same = adhoc("pycontainer", f"{base} state=started memory=64m pids_limit=50")
+    assert rc == 0 and same["changed"] is False, same
+    rc, removed = adhoc("pycontainer", f"name=svc state=absent {engine_args}", "--diff")
+    assert rc == 0 and removed["changed"] and not _state(engine_root, "svc")
+
+
+def test_present_creates_without_starting_and_restart_policy(engine_args, engine_root):
+    rc, present = adhoc("pycontainer", f"name=idle image=busybox command=true state=present {engine_args}")
+    assert rc == 0 and present["changed"] and present["container"]["State"]["Status"] == "created"
+    rc, present = adhoc("pycontainer", f"name=idle image=busybox command=true state=present {engine_args}")
+    assert rc == 0 and present["changed"] is False
+    rc, _ = adhoc("pycontainer", f"name=idle state=absent {engine_args}")
+    rc, result = adhoc("pycontainer", f"name=retry image=busybox command='sh -c \"exit 1\"' restart_policy=on-failure "
+                                      f"restart_retries=1 {engine_args}")
+    assert rc == 0 and result["container"]["HostConfig"]["RestartPolicy"] == {
+        "Name": "on-failure", "MaximumRetryCount": 1}
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _state(engine_root, "retry").get("Status") != "exited":
+        time.sleep(0.1)
+    from tests.integration.helpers import Cli
+
+    inspect = json.loads(Cli(root=engine_root, config="")("inspect", "retry").stdout)[0]
+    assert inspect["State"]["Status"] == "exited" and inspect["RestartCount"] == 1
+    rc, _ = adhoc("pycontainer", f"name=retry state=absent {engine_args}")
+    assert rc == 0
