@@ -222,7 +222,8 @@ class NetworkService:
             if nid in used:
                 bridges.append(nftables.BridgeRules(bridge, doc["IPAM"]["Config"][0]["Subnet"],
                                                     masquerade=not doc.get("Internal")))
-            else:
+            elif not _bridge_ports(bridge):
+                # Not while ports remain: another engine root configured with the same bridge name uses it.
                 stale_bridges.append(bridge)
         rules = []
         for e in wired:
@@ -766,6 +767,13 @@ class NetworkService:
 
 def etcfiles_display(host_ip: str) -> str:
     return host_ip or "0.0.0.0"
+
+
+def _bridge_ports(bridge: str) -> list[str]:
+    try:
+        return os.listdir(f"/sys/class/net/{bridge}/brif")
+    except OSError:
+        return []
 
 
 def _ephemeral_range() -> tuple[int, int]:
