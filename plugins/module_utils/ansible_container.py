@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from .ansible_network import container_network_fields
 from .engine import Engine
 from .errors import ContainerFailed, ContainerNotFound, ImageNotFound, InvalidArgument
 from .runtime.hostconfig import HostConfig, RestartPolicy
@@ -47,7 +48,7 @@ def host_config(params: dict[str, Any]) -> HostConfig:
     mounts = [parse_volume_flag(v) for v in params.get("volumes") or []]
     mounts += [parse_tmpfs_flag(t) for t in params.get("tmpfs") or []]
     return HostConfig(
-        network_mode=params.get("network_mode") or "none",
+        **container_network_fields(params),  # network_mode, published_ports, networks, dns, etc_hosts
         memory=_size(params.get("memory")),
         memory_swap=_size(params.get("memory_swap")),
         nano_cpus=round(float(params["cpus"]) * 1e9) if params.get("cpus") else 0,

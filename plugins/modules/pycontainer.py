@@ -18,6 +18,7 @@ description:
 extends_documentation_fragment:
   - pycontainer.engine.engine
   - pycontainer.engine.engine.ATTRIBUTES
+  - pycontainer.engine.container_network
 options:
   name:
     description:
@@ -87,10 +88,10 @@ options:
     type: dict
   network_mode:
     description:
-      - V(none) gives the container its own network namespace with only C(lo); V(host) shares the host's;
-        other values name a network.
+      - V(bridge) (the engine's default bridge network), V(none) (its own network namespace with only C(lo)),
+        V(host) (the host's), or the name of a user-defined network.
+      - Defaults to the first of O(networks), else V(bridge).
     type: str
-    default: none
   log_driver:
     description:
       - V(json-file) or V(none). Default from the engine config (C(log_driver)), else V(json-file).
@@ -263,6 +264,7 @@ differences:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_container import manage_container
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_network import CONTAINER_NETWORK_ARGUMENTS
 from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import (
     engine_argument_spec,
     run_module,
@@ -287,7 +289,8 @@ def main() -> None:
             working_dir={"type": "str"},
             hostname={"type": "str"},
             labels={"type": "dict"},
-            network_mode={"type": "str", "default": "none"},
+            network_mode={"type": "str"},
+            **CONTAINER_NETWORK_ARGUMENTS,  # published_ports, networks, dns_servers, etc_hosts...
             log_driver={"type": "str", "choices": ["json-file", "none"]},
             log_options={"type": "dict"},
             capabilities={"type": "list", "elements": "str"},
