@@ -76,6 +76,14 @@ def differences(record: ContainerRecord, options: CreateOptions, image_id: str |
     check("HostConfig.Mounts", sorted(_mount_key(m) for m in h.mounts), sorted(_mount_key(m) for m in want.mounts))
     check("HostConfig.Ulimits", sorted((u.name, u.soft, u.hard) for u in h.ulimits),
           sorted((u.name, u.soft, u.hard) for u in want.ulimits))
+    # networking (issue 5): what -p/-P/--expose/--dns*/--add-host/--network-alias/--ip set
+    check("HostConfig.PortBindings", h.port_bindings, want.port_bindings)
+    check("HostConfig.PublishAllPorts", h.publish_all_ports, want.publish_all_ports)
+    check("Config.ExposedPorts", sorted(h.expose), sorted(want.expose))
+    for docker_name, field_name in (("Dns", "dns"), ("DnsSearch", "dns_search"), ("DnsOptions", "dns_options"),
+                                    ("ExtraHosts", "extra_hosts")):
+        check(f"HostConfig.{docker_name}", sorted(getattr(h, field_name)), sorted(getattr(want, field_name)))
+    check("NetworkingConfig.EndpointsConfig", h.networks, want.networks)
     return found
 
 
