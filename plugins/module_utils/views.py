@@ -73,6 +73,12 @@ def container_row(record: ContainerRecord, trunc: bool = True, now: float | None
     }
 
 
+def _network_settings(record: ContainerRecord) -> dict[str, Any]:
+    from .network.views import network_settings
+
+    return network_settings(record.state.network_settings, record.state.status in ("running", "paused"))
+
+
 def _ports_column(record: ContainerRecord) -> str:
     """Docker's PORTS: `0.0.0.0:8080->80/tcp`, only while the container runs."""
     if record.state.status != "running" or not record.state.network_settings:
@@ -202,7 +208,7 @@ def inspect_container(record: ContainerRecord) -> dict[str, Any]:
         },
         "HostConfig": host_config_view(c.host_config),
         "Mounts": container_mounts(record),
-        "NetworkSettings": dict(s.network_settings) if s.network_settings else {"Networks": {}},
+        "NetworkSettings": _network_settings(record),
     }
 
 

@@ -59,3 +59,17 @@ def test_ports_view_and_back():
                                                {"HostIp": "127.0.0.1", "HostPort": "8081"}]}
     assert ports_column_from_view(view) == "0.0.0.0:8080->80/tcp, 127.0.0.1:8081->80/tcp, 53/udp"
     assert ports_column_from_view(None) == ""
+
+
+def test_stopped_container_keeps_its_networks_without_addresses():
+    from ansible_collections.pycontainer.engine.plugins.module_utils.network.views import network_settings
+
+    saved = {"IPAddress": "10.99.0.2", "Gateway": "10.99.0.1", "Ports": {"80/tcp": [{"HostPort": "8080"}]},
+             "Networks": {"bridge": {"NetworkID": "n1", "IPAddress": "10.99.0.2", "MacAddress": "02:42:0a:63:00:02",
+                                     "Aliases": None}}}
+    assert network_settings(saved, True) == saved
+    stopped = network_settings(saved, False)
+    assert stopped["IPAddress"] == "" and stopped["Ports"] == {}
+    assert stopped["Networks"]["bridge"]["NetworkID"] == "n1"
+    assert stopped["Networks"]["bridge"]["IPAddress"] == "" and stopped["Networks"]["bridge"]["MacAddress"] == ""
+    assert network_settings(None, False) == {"Networks": {}}
