@@ -174,8 +174,12 @@ class ContainerStore:
             if name not in names:
                 return name
 
-    def remove(self, record: ContainerRecord) -> None:
-        """Drop the record and its directory. The runtime must have released mounts before this."""
+    def remove(self, record: ContainerRecord, defer_delete: bool = False) -> str | None:
+        """Drop the record and its directory. The runtime must have released mounts before this.
+
+        With ``defer_delete`` the record is gone (renamed away) but its files are left for the caller to
+        delete with ``delete_removed`` (the monitor answers its client first); returns that path.
+        """
         with self._lock():
             names: dict[str, str] = read_json(self._names_path(), {})
             if names.get(record.name) == record.id:
@@ -186,8 +190,15 @@ class ContainerStore:
             try:
                 os.rename(record.directory, doomed)
             except FileNotFoundError:
-                return
+                return None
+        if defer_delete:
+            return doomed
         shutil.rmtree(doomed, ignore_errors=True)
+        return None
+
+    @staticmethod
+    def delete_removed(path: str) -> None:
+        shutil.rmtree(path, ignore_errors=True)
 
     # -- reading ---------------------------------------------------------------------------------------
     def save_state(self, record: ContainerRecord) -> None:
@@ -235,6 +246,9 @@ class ContainerStore:
         except FileNotFoundError:
             return []
         for entry in entries:
+            if entry.startswith(".removing-"):  # a removal whose deleter died (the record is already gone)
+                shutil.rmtree(os.path.join(self.directory, entry), ignore_errors=True)
+                continue
             if len(entry) == 64 and not entry.startswith("."):
                 try:
                     records.append(self.load(entry))

@@ -313,21 +313,29 @@ def test_itd_attach_and_detach_keys(cli, image):
     cli("rm", "-f", "term", check=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False
+
+
 def test_reconciliation_after_the_monitor_is_killed(cli, image):
     cli("run", "-d", "--name", "orphan", image, "sleep", "300", check=True)
     pid = state(cli, "orphan")["Pid"]
     monitor = monitor_pid(cli)
     assert monitor
     os.kill(monitor, signal.SIGKILL)  # a supervisor crash...
-    wait_for(lambda: not os.path.exists(f"/proc/{monitor}/stat") or open(f"/proc/{monitor}/stat").read()
-             .split(") ")[1].startswith("Z"), what="monitor death")
+    wait_for(lambda: not _alive(monitor), what="monitor death")
     assert state(cli, "orphan")["Status"] == "running"  # ...leaves the container running, unsupervised
     os.kill(pid, signal.SIGKILL)  # ...and then it dies too (as after a reboot)
     wait_for(lambda: state(cli, "orphan")["Status"] == "exited", what="reconciled state")
     s = state(cli, "orphan")
     assert s["ExitCode"] == 255 and s["Pid"] == 0
-    record = json.load(open(os.path.join(cli.root, "containers", json.loads(
-        cli("inspect", "orphan").stdout)[0]["Id"], "state.json")))
+    with open(os.path.join(cli.root, "containers", json.loads(cli("inspect", "orphan").stdout)[0]["Id"],
+                           "state.json")) as f:
+        record = json.load(f)
     assert record["status"] == "exited" and record["resources_held"] is False  # persisted and released
     # The next start gets a new monitor.
     cli("start", "orphan", check=True)

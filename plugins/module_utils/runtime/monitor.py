@@ -586,9 +586,10 @@ class Monitor:
                 sup.detach_client(client)
             return
         del self.containers[sup.id]
+        doomed = None
         if record.config.host_config.auto_remove:
             try:
-                self.service.remove_exited(record)
+                doomed = self.service.remove_exited(record, defer_delete=True)
             except Exception:
                 traceback.print_exc()
         message = protocol.control({"exit": exit_code})
@@ -597,6 +598,8 @@ class Monitor:
             client.finish()
             client.attached = None
         sup.clients.clear()
+        if doomed:  # the record is already gone; its files can go after the client has its answer
+            self.service.store.delete_removed(doomed)
 
     def restart_by_policy(self, sup: Supervised) -> None:
         try:

@@ -247,37 +247,44 @@ class ContainerService:
         state.exit_code = exit_code
         state.oom_killed = oom_killed
         state.finished_at = utc_now_rfc3339()
+        # Released before the one state write: a crash in between leaves resources_held set, and the
+        # next command releases again (idempotent).
+        self._release(record, spec, save=False)
         self.store.save_state(record)
         if oom_killed:
             self._event(record, "oom")
         self._event(record, "die", exitCode=exit_code)
         self.volumes.record_mount_events(record, "unmount")
-        self._release(record, spec)
 
     def record_stopped_while_restarting(self, record: ContainerRecord) -> None:
         record.state.status = "exited"
         record.state.manually_stopped = True
         self.store.save_state(record)
 
-    def _release(self, record: ContainerRecord, spec=None) -> None:
-        """Give back network, cgroup and leftover mounts; idempotent. --rm removes the container too."""
+    def _release(self, record: ContainerRecord, spec=None, save: bool = True) -> None:
+        """Give back network, cgroup and leftover mounts; idempotent."""
         from . import launcher
 
         networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
         launcher.cleanup(spec or self._runtime_spec_for_cleanup(record))
         if record.state.resources_held:
             record.state.resources_held = False
+            if not save:
+                return
             with contextlib.suppress(ContainerNotFound, FileNotFoundError):
                 self.store.save_state(record)
 
-    def remove_exited(self, record: ContainerRecord) -> None:
-        """--rm: the container exited and is not restarted."""
+    def remove_exited(self, record: ContainerRecord, defer_delete: bool = False) -> str | None:
+        """--rm: the container exited (and was released) and is not restarted. With ``defer_delete`` its
+        files are left for ``store.delete_removed`` (returns their path)."""
         from . import launcher
 
-        launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
+        if record.state.resources_held:
+            launcher.cleanup(self._runtime_spec_for_cleanup(record))
         self.volumes.release(record, remove_anonymous=True)  # --rm drops anonymous volumes too (Docker)
-        self.store.remove(record)
+        doomed = self.store.remove(record, defer_delete=defer_delete)
         self._event(record, "destroy")
+        return doomed
 
     def _settle(self, record: ContainerRecord) -> ContainerRecord | None:
         """Reconciliation: persist what ``reconcile`` found and release what a dead monitor left held."""
