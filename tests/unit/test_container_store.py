@@ -67,3 +67,55 @@ def test_running_record_whose_process_is_gone_reads_as_exited(tmp_path):
     record.state.pid_start_time = process_start_time(os.getpid())
     store.save_state(record)
     assert store.lookup("web").state.status == "running"
+
+
+def test_a_live_monitor_is_trusted_even_when_the_container_pid_is_gone(tmp_path):
+    from ansible_collections.pycontainer.engine.plugins.module_utils.container_store import monitor_alive
+
+    store = ContainerStore(str(tmp_path))
+    record = store.create(_config("web"))
+    s = record.state
+    s.status, s.pid, s.pid_start_time = "running", 999_999_999, 5  # exited, not yet reaped by its monitor
+    s.monitor_pid, s.monitor_start_time = os.getpid(), process_start_time(os.getpid())
+    store.save_state(record)
+    loaded = store.lookup("web")
+    assert monitor_alive(loaded.state) and loaded.state.status == "running" and not loaded.reconciled
+    s.monitor_start_time += 1  # the monitor's pid now belongs to another process: it died
+    store.save_state(record)
+    loaded = store.lookup("web")
+    assert (loaded.state.status, loaded.state.exit_code, loaded.reconciled) == ("exited", 255, True)
+
+
+def test_restarting_record_without_its_monitor_reads_as_exited_with_its_last_code(tmp_path):
+    store = ContainerStore(str(tmp_path))
+    record = store.create(_config("web"))
+    record.state.status, record.state.exit_code = "restarting", 3
+    store.save_state(record)
+    loaded = store.lookup("web")
+    assert (loaded.state.status, loaded.state.exit_code) == ("exited", 3)
+
+
+def test_rename_moves_the_name_and_checks_conflicts(tmp_path):
+    store = ContainerStore(str(tmp_path))
+    record = store.create(_config("old"))
+    store.create(_config("taken"))
+    with pytest.raises(Conflict):
+        store.rename(record, "taken")
+    with pytest.raises(InvalidArgument):
+        store.rename(record, "-bad")
+    store.rename(record, "new")
+    assert store.lookup("new").id == record.id and store.lookup("new").name == "new"
+    with pytest.raises(ContainerNotFound):
+        store.lookup("old")
+    assert store.create(_config("old")).name == "old"
+
+
+def test_deferred_removal_hides_the_record_at_once(tmp_path):
+    store = ContainerStore(str(tmp_path))
+    record = store.create(_config("web"))
+    doomed = store.remove(record, defer_delete=True)
+    assert os.path.isdir(doomed) and not store.exists(record.id)
+    with pytest.raises(ContainerNotFound):
+        store.lookup("web")
+    assert store.list() == []  # listing also sweeps removals a dead process left behind
+    assert not os.path.exists(doomed)

@@ -99,7 +99,7 @@ class JsonFileWriter:
         buffered = self.pending.get(stream, b"") + data
         entries = []
         while True:
-            cut = buffered.find(b"\n")
+            cut = buffered.find(b"\n", 0, PARTIAL_LIMIT)
             if cut < 0:
                 if len(buffered) < PARTIAL_LIMIT:
                     break
