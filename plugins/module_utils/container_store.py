@@ -161,7 +161,7 @@ class ContainerStore:
             os.makedirs(directory, mode=0o700)
             record = ContainerRecord(config=config, state=ContainerState(), directory=directory)
             atomic_write_json(os.path.join(directory, "config.json"), dataclasses.asdict(config))
-            self.save_state(record)
+            # No state.json yet: a missing one reads as the initial state ("created"); one write saved.
             names[name] = config.id
             atomic_write_json(self._names_path(), names)
         return record
