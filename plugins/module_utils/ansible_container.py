@@ -13,7 +13,7 @@ from typing import Any
 
 from .ansible_network import container_network_fields
 from .engine import Engine
-from .errors import ContainerFailed, ContainerNotFound, ImageNotFound, InvalidArgument
+from .errors import ContainerFailed, ContainerNotFound, InvalidArgument
 from .runtime.hostconfig import HostConfig, RestartPolicy
 from .runtime.service import CreateOptions
 from .views import inspect_container
@@ -89,13 +89,6 @@ def create_options(params: dict[str, Any]) -> CreateOptions:
     )
 
 
-def _image_id(engine: Engine, reference: str) -> str | None:
-    try:
-        return engine.images.inspect(reference).id
-    except ImageNotFound:
-        return None
-
-
 def manage_container(engine: Engine, params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     state = params.get("state") or "started"
     name = params["name"]
@@ -132,10 +125,7 @@ def manage_container(engine: Engine, params: dict[str, Any], check_mode: bool) -
 
     record = existing
     if existing is not None:
-        from .runtime.compare import differences
-
-        image_id = None if options.pull == "always" else _image_id(engine, options.image)
-        diffs = differences(existing, options, image_id)
+        diffs = containers.compare(existing, options)
         if diffs:
             result["differences"] = [d.as_dict() for d in diffs]
             actions.append(f"Removed container {name}")

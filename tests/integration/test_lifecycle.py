@@ -351,3 +351,14 @@ def test_monitor_kill_with_a_live_container_can_still_be_stopped(cli, image):
     s = state(cli, "alone")
     assert s["Status"] == "exited" and s["ExitCode"] == 137
     cli("rm", "alone", check=True)
+
+
+def test_compare_uses_the_engines_comparison(cli, image):
+    cli("create", "--name", "cmp", "-m", "64m", "-e", "A=1", image, "sleep", "1", check=True)
+    same = cli("compare", "--name", "cmp", "-m", "64m", "-e", "A=1", image, "sleep", "1")
+    assert (same.returncode, same.stdout) == (0, "")
+    changed = cli("compare", "--name", "cmp", "-m", "32m", "--restart", "always", image, "sleep", "1")
+    assert changed.returncode == 1
+    assert changed.stdout.splitlines() == [
+        "HostConfig.Memory: 67108864 -> 33554432", 'HostConfig.RestartPolicy: ["no", 0] -> ["always", 0]']
+    cli("rm", "cmp", check=True)

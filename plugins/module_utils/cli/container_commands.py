@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -169,6 +170,18 @@ def _detach_keys(spec: str | None) -> bytes:
         else:
             raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
     return keys
+
+
+def cmd_compare(engine: Engine, args: argparse.Namespace) -> int:
+    """Not a Docker verb: how container NAME differs from what these `run` options would create (the
+    comparison the Ansible module uses to decide on recreating). Exit 0 when nothing differs, 1 otherwise."""
+    if not args.name:
+        raise InvalidArgument("compare needs --name of the existing container")
+    record = engine.containers.lookup(args.name)
+    diffs = engine.containers.compare(record, _create_options(args))
+    for d in diffs:
+        out(f"{d.name}: {json.dumps(d.actual)} -> {json.dumps(d.desired)}")
+    return 1 if diffs else 0
 
 
 def cmd_create(engine: Engine, args: argparse.Namespace) -> int:
@@ -388,6 +401,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("create", help="Create a new container", add_help=False)
     _add_run_options(p, run=False)
     p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser("compare", add_help=False,
+                       help="Show how a container differs from the given run options (exit 1 if it does)")
+    _add_run_options(p, run=False)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("start", help="Start one or more stopped containers")
     p.add_argument("-a", "--attach", action="store_true")

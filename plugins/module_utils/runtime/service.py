@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclasses_replace
 from typing import TYPE_CHECKING
 
 from ..container_store import (
@@ -452,6 +453,21 @@ class ContainerService:
         apply_host_config(spec, record.config.host_config, self.config.cgroup_parent)
         spec.mounts = self.volumes.mount_specs(record)
         return spec
+
+    def compare(self, record: ContainerRecord, options: CreateOptions):
+        """What would make ``record`` differ from a container created from ``options`` now (runtime/compare.py);
+        the module and `pycontainer compare` both ask this."""
+        from .compare import differences
+
+        image_id = None
+        if options.pull != "always":
+            with contextlib.suppress(ImageNotFound):
+                image_id = self.images.inspect(options.image).id
+        options.host_config = dataclasses_replace(options.host_config)
+        if not options.host_config.log_driver:  # unset means the engine's default, as at create
+            options.host_config.log_driver = self.config.log_driver or "json-file"
+            options.host_config.log_options = {**self.config.log_opts, **options.host_config.log_options}
+        return differences(record, options, image_id)
 
     # -- looking inside ---------------------------------------------------------------------------------
     def logs(self, ref: str, follow: bool = False, tail: str | int = "all", since: str | None = None,
