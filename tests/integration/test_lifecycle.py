@@ -362,3 +362,13 @@ def test_compare_uses_the_engines_comparison(cli, image):
     assert changed.stdout.splitlines() == [
         "HostConfig.Memory: 67108864 -> 33554432", 'HostConfig.RestartPolicy: ["no", 0] -> ["always", 0]']
     cli("rm", "cmp", check=True)
+
+
+def test_oom_kill_is_recorded(cli, image):
+    run = cli("run", "--name", "hog", "-m", "16m", "--memory-swap", "16m", image, "sh", "-c",
+              "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived")
+    assert run.returncode == 137, run.stderr
+    s = state(cli, "hog")
+    assert s["OOMKilled"] is True and s["ExitCode"] == 137
+    assert [a for n, a in events(cli) if n == "hog"][-2:] == ["oom", "die"]
+    cli("rm", "hog", check=True)
