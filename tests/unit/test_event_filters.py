@@ -1,5 +1,4 @@
 import pytest
-
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.event_filters import (
     EventFilter,
