@@ -119,6 +119,17 @@ def test_restart_policies(cli, image):
     cli("rm", "flaky", "always", check=True)
 
 
+def test_rm_container_whose_command_is_missing_is_removed(cli, image):
+    assert cli("run", "--rm", image, "no-such-command").returncode == 127
+    assert cli("run", "-d", "--rm", image, "no-such-command").returncode == 127
+    assert cli("ps", "-aq").stdout == ""
+    kept = cli("run", "--name", "kept", image, "no-such-command")
+    assert kept.returncode == 127
+    s = state(cli, "kept")
+    assert s["Status"] == "created" and s["ExitCode"] == 127 and "executable file not found" in s["Error"]
+    cli("rm", "kept", check=True)
+
+
 def test_detached_rm_removes_the_container_when_it_exits(cli, image):
     container_id = cli("run", "-d", "--rm", image, "sh", "-c", "exit 0", check=True).stdout.strip()
     wait_for(lambda: cli("ps", "-aq").stdout == "", what="removal")

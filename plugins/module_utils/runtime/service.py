@@ -238,6 +238,8 @@ class ContainerService:
             record.state.status = "exited"
         self.store.save_state(record)
         self._release(record, spec)
+        if record.config.host_config.auto_remove:  # `run --rm no-such-command` leaves nothing (Docker)
+            self.remove_exited(record)
 
     def record_exit(self, record: ContainerRecord, spec, exit_code: int, restarting: bool = False,
                     oom_killed: bool = False) -> None:
