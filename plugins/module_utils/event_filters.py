@@ -68,7 +68,7 @@ class EventFilter:
             elif key == "scope":
                 ok = event.get("scope", "local") in wanted
             elif key == "label":
-                ok = any(_label_matches(attributes, w) for w in wanted)
+                ok = any(label_matches(attributes, w) for w in wanted)
             elif key == "image":
                 ok = any(w in (attributes.get("image"), attributes.get("name") if kind == "image" else None)
                          or (kind == "image" and actor_id.startswith(w)) for w in wanted)
@@ -79,9 +79,10 @@ class EventFilter:
         return True
 
 
-def _label_matches(attributes: dict, wanted: str) -> bool:
+def label_matches(labels: dict, wanted: str) -> bool:
+    """Docker's label filter value: ``key`` (present) or ``key=value`` (equal). Shared by every filter."""
     key, sep, value = wanted.partition("=")
-    return key in attributes and (not sep or attributes[key] == value)
+    return key in labels and (not sep or labels[key] == value)
 
 
 def format_event_line(event: dict) -> str:

@@ -20,6 +20,13 @@ class CliParser(argparse.ArgumentParser):
         sys.exit(125)
 
 
+def confirm(warning: str) -> bool:
+    """Docker's prune prompt: the warning, then yes only for "y"/"yes" on stdin (no answer means no)."""
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def out(text: str) -> None:
     if text:
         sys.stdout.write(text + "\n")

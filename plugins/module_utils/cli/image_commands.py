@@ -10,7 +10,7 @@ import time
 
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
-from .common import CliParser, err, out, print_inspect, progress
+from .common import CliParser, confirm, err, out, print_inspect, progress
 
 IMAGES_COLUMNS = [("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
                   ("CREATED", "CreatedSince"), ("SIZE", "Size")]
@@ -96,7 +96,7 @@ def cmd_push(engine: Engine, args: argparse.Namespace) -> int:
 
 def _image_filters(engine: Engine, filters: list[str]):
     """Docker's `images --filter`: dangling, reference, label, before, since."""
-    from ..image.service import label_matches
+    from ..event_filters import label_matches
     from ..timefmt import parse_rfc3339
 
     record_tests, row_tests = [], []
@@ -200,10 +200,7 @@ def cmd_prune(engine: Engine, args: argparse.Namespace) -> int:
 
     if not args.force:
         what = "all images without at least one container associated to them" if args.all else "all dangling images"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirm(f"WARNING! This will remove {what}."):
             return 0
     report = engine.images.prune(all_images=args.all, filters=args.filter)
     lines = report.lines(lower=True)

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineError, InvalidArgument
-from .common import err, out, print_inspect
+from .common import confirm, err, out, print_inspect
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -153,13 +152,12 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_prune(engine: Engine, args: argparse.Namespace) -> int:
-    if not args.force:
-        sys.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    removed = _service(engine).prune()
+    from ..prune import prune_networks
+
+    if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one "
+                                      "container."):
+        return 0
+    removed = prune_networks(engine, args.filter)
     if removed:
         out("Deleted Networks:\n" + "\n".join(removed))
     return 0
@@ -233,6 +231,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = verbs.add_parser("prune", help="Remove all unused networks")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. \"until=<timestamp>\")")
     p.set_defaults(func=cmd_prune)
 
     p = verbs.add_parser("connect", help="Connect a container to a network")

@@ -10,7 +10,7 @@ import time
 
 from ..engine import Engine
 from ..errors import InvalidArgument
-from .common import CliParser, err, out
+from .common import CliParser, confirm, err, out
 
 ENGINE_VERSION = "0.1.0"
 API_VERSION = "1.43"  # the Docker API whose shapes the engine's outputs follow
@@ -214,6 +214,41 @@ def render_df_verbose(usage) -> str:
     ])
 
 
+def cmd_container_prune(engine: Engine, args: argparse.Namespace) -> int:
+    from ..prune import prune_containers
+    from ..timefmt import human_size
+
+    if not args.force and not confirm("WARNING! This will remove all stopped containers."):
+        return 0
+    report = prune_containers(engine, args.filter)
+    if report.deleted:
+        out("Deleted Containers:\n" + "\n".join(report.deleted) + "\n")
+    out(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0
+
+
+def cmd_system_prune(engine: Engine, args: argparse.Namespace) -> int:
+    from ..prune import prune_system
+    from ..timefmt import human_size
+
+    if not args.force:
+        items = ["all stopped containers", "all networks not used by at least one container"]
+        if args.volumes:
+            items.append("all anonymous volumes not used by at least one container")
+        items.append("all images without at least one container associated to them" if args.all
+                     else "all dangling images")
+        items.append("unused build cache")
+        if not confirm("WARNING! This will remove:\n" + "\n".join(f"  - {i}" for i in items) + "\n"):
+            return 0
+    report = prune_system(engine, all_images=args.all, volumes=args.volumes, filters=args.filter)
+    for title, lines in (("Deleted Containers", report.containers.deleted), ("Deleted Networks", report.networks),
+                         ("Deleted Volumes", report.volumes), ("Deleted Images", report.images.lines(lower=True))):
+        if lines:
+            out(f"{title}:\n" + "\n".join(lines) + "\n")
+    out(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    return 0
+
+
 def _add_events_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="Get real time events from the engine")
     p.add_argument("--since", help="Show all events created since timestamp")
@@ -241,6 +276,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     system_sub.required = True
     _add_events_parser(system_sub, "events")
     _add_info_parser(system_sub)
+    p = system_sub.add_parser("prune", help="Remove unused data")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
+    p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "label=<key>=<value>")')
+    p.set_defaults(func=cmd_system_prune)
+
+    container = sub.add_parser("container", help="Manage containers")
+    container_sub = container.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=CliParser)
+    container_sub.required = True
+    p = container_sub.add_parser("prune", help="Remove all stopped containers")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help='Provide filter values (e.g. "until=<timestamp>")')
+    p.set_defaults(func=cmd_container_prune)
+
     p = system_sub.add_parser("df", help="Show engine disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     p.add_argument("--format", help="Format the output: json or a Go template")

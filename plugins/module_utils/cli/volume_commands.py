@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
-from .common import CliParser, err, out
+from .common import CliParser, confirm, err, out
 
 VOLUME_COLUMNS = [("DRIVER", "Driver"), ("VOLUME NAME", "Name")]
 
@@ -109,10 +108,7 @@ def cmd_prune(engine: Engine, args: argparse.Namespace) -> int:
         warning = ("WARNING! This will remove all local volumes not used by at least one container."
                    if args.all else "WARNING! This will remove anonymous local volumes not used by at least one "
                    "container.")
-        sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirm(warning):
             return 0
     deleted, reclaimed = engine.volumes.prune(all=args.all, filters=filters)
     if deleted:

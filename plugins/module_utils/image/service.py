@@ -255,6 +255,7 @@ class ImageService:
                 all_images = value.lower() in ("false", "0")
             else:
                 raise InvalidArgument(f"invalid filter '{key}'")
+        from ..event_filters import label_matches
         from ..timefmt import parse_rfc3339
 
         used = {c.config.image for c in self.containers_using_any()}
@@ -382,13 +383,6 @@ class ImageService:
                 record, changed = import_rootfs(self.store, f, ref, source, message, changes, plat)
         self.events.record("image", "import", record.id, {"name": ref.familiar if ref else record.id})
         return record, changed
-
-
-def label_matches(labels: dict, wanted: str) -> bool:
-    key, sep, value = wanted.partition("=")
-    if key not in labels:
-        return False
-    return not sep or labels[key] == value
 
 
 def familiar(reference: str) -> str:

@@ -27,6 +27,7 @@ import os
 import random
 import secrets
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import Conflict, EngineError, InvalidArgument, NetworkNotFound, NotFound, PortConflict, UnsupportedError
@@ -684,10 +685,11 @@ class NetworkService:
                     users.append(record.name)
         return users
 
-    def prune(self) -> list[str]:
+    def prune(self, keep: Callable[[dict], bool] | None = None) -> list[str]:
+        """Remove unused user-defined networks; ``keep(doc)`` False spares one (the prune filters)."""
         removed = []
         for doc in self.list():
-            if doc["Name"] in PREDEFINED:
+            if doc["Name"] in PREDEFINED or (keep is not None and not keep(doc)):
                 continue
             with contextlib.suppress(Conflict, NetworkNotFound):
                 self.remove(doc["Id"])

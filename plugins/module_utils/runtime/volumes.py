@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Conflict, InvalidArgument, NotFound, UnsupportedError
+from ..event_filters import label_matches
 from ..fsutil import atomic_write_json, ensure_dir, locked, read_json
 from .hostconfig import Mount
 
@@ -584,9 +585,9 @@ class _VolumeFilter:
             return False
         if "driver" in f and record.driver not in f["driver"]:
             return False
-        if "label" in f and not all(_label_matches(record.labels, v) for v in f["label"]):
+        if "label" in f and not all(label_matches(record.labels, v) for v in f["label"]):
             return False
-        if "label!" in f and any(_label_matches(record.labels, v) for v in f["label!"]):
+        if "label!" in f and any(label_matches(record.labels, v) for v in f["label!"]):
             return False
         if "dangling" in f:
             wanted = {v.lower() in ("true", "1") for v in f["dangling"]}
@@ -595,9 +596,6 @@ class _VolumeFilter:
         return True
 
 
-def _label_matches(labels: dict[str, str], expr: str) -> bool:
-    key, sep, value = expr.partition("=")
-    return key in labels and (not sep or labels[key] == value)
 
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
