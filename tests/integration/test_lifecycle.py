@@ -383,3 +383,21 @@ def test_oom_kill_is_recorded(cli, image):
     assert s["OOMKilled"] is True and s["ExitCode"] == 137
     assert [a for n, a in events(cli) if n == "hog"][-2:] == ["oom", "die"]
     cli("rm", "hog", check=True)
+
+
+def test_ps_filters_before_since_network_and_refuses_what_it_cannot_check(engine_root, registry, busybox_image,
+                                                                          tmp_path):
+    from tests.integration.helpers import Cli, write_engine_config
+
+    cli = Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
+    cli("pull", "-q", busybox_image, check=True)
+    for name in ("first", "second", "third"):
+        cli("run", "--name", name, "--network", "none", busybox_image, "true", check=True)
+    names = lambda *f: cli("ps", "-a", *f, "--format", "{{.Names}}", check=True).stdout.split()  # noqa: E731
+    assert names("--filter", "before=third") == ["second", "first"]
+    assert names("--filter", "since=first") == ["third", "second"]
+    assert names("--filter", "since=first", "--filter", "before=third") == ["second"]
+    assert names("--filter", "network=none") == ["third", "second", "first"]
+    assert names("--filter", "network=bridge") == []
+    refused = cli("ps", "-a", "--filter", "health=healthy")
+    assert refused.returncode == 125 and "not supported" in refused.stderr

@@ -13,8 +13,9 @@ from ..errors import InvalidArgument
 if TYPE_CHECKING:
     from ..container_store import ContainerRecord
 
-KEYS = ("id", "name", "label", "status", "ancestor", "exited", "volume", "before", "since", "health",
-        "network", "publish", "expose", "isolation", "is-task")
+KEYS = ("id", "name", "label", "status", "ancestor", "exited", "volume", "before", "since", "network")
+# Docker filters this engine has nothing to match with yet: refused, never silently ignored.
+UNSUPPORTED = ("health", "publish", "expose", "isolation", "is-task")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -25,6 +26,8 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
         key = key.strip().lower()
         if not sep:
             raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
+        if key in UNSUPPORTED:
+            raise InvalidArgument(f"filter '{key}' is not supported by this engine yet")
         if key not in KEYS:
             raise InvalidArgument(f"invalid filter '{key}'")
         if key == "status" and value not in STATUSES:
@@ -36,11 +39,6 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
                 raise InvalidArgument(f"invalid filter 'exited={value}'") from None
         filters.setdefault(key, []).append(value)
     return filters
-
-
-def _label(labels: dict[str, str], expr: str) -> bool:
-    key, sep, value = expr.partition("=")
-    return key in labels and (not sep or labels[key] == value)
 
 
 def _ancestor(record: ContainerRecord, value: str, images: Any) -> bool:
@@ -57,22 +55,36 @@ def filter_containers(records: list[ContainerRecord], filters: dict[str, list[st
                       ) -> list[ContainerRecord]:
     if not filters:
         return records
+    from ..event_filters import label_matches
     from .volumes import uses_volume
+
+    def created_of(ref: str) -> str:
+        # before/since name a container; Docker compares creation times.
+        match = [r for r in records if r.id.startswith(ref) or r.name == ref]
+        if not match:
+            raise InvalidArgument(f"No such container: {ref}")
+        return match[0].config.created
+
+    bounds = {key: [created_of(v) for v in filters.get(key, [])] for key in ("before", "since")}
 
     def ok(record: ContainerRecord) -> bool:
         checks = {
             "id": lambda v: record.id.startswith(v),
             "name": lambda v: re.search(v, record.name) is not None,
-            "label": lambda v: _label(record.config.labels, v),
+            "label": lambda v: label_matches(record.config.labels, v),
+            "before": lambda v: all(record.config.created < t for t in bounds["before"]),
+            "since": lambda v: all(record.config.created > t for t in bounds["since"]),
+            "network": lambda v: v in _networks(record),
             "status": lambda v: record.state.status == v,
             "exited": lambda v: record.state.status == "exited" and record.state.exit_code == int(v),
             "ancestor": lambda v: _ancestor(record, v, engine.images if engine else None),
             "volume": lambda v: uses_volume(record.directory, v),
         }
-        for key, values in filters.items():
-            check = checks.get(key)
-            if check is not None and not any(check(v) for v in values):
-                return False
-        return True
+        return all(any(checks[key](v) for v in values) for key, values in filters.items())
 
     return [r for r in records if ok(r)]
+
+
+def _networks(record: ContainerRecord) -> set[str]:
+    host = record.config.host_config
+    return {host.network_mode, *host.networks}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import re
 import secrets
@@ -30,6 +29,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..disk_usage import tree_size
 from ..errors import Conflict, InvalidArgument, NotFound, UnsupportedError
 from ..event_filters import label_matches
 from ..fsutil import atomic_write_json, ensure_dir, locked, read_json
@@ -324,7 +324,7 @@ class VolumeService:
         from ..views import inspect_volume
 
         return [{**inspect_volume(v),
-                 "UsageData": {"Size": _disk_usage(v.mountpoint), "RefCount": len(self.users(v.name))}}
+                 "UsageData": {"Size": tree_size(v.mountpoint), "RefCount": len(self.users(v.name))}}
                 for v in self.list()]
 
     # -- create / remove / prune ------------------------------------------------------------------------
@@ -394,7 +394,7 @@ class VolumeService:
         return True
 
     def _destroy_locked(self, record: VolumeRecord) -> int:
-        size = _disk_usage(self.data_path(record.name))
+        size = tree_size(self.data_path(record.name))
         doomed = os.path.join(self.directory, f".removing-{secrets.token_hex(8)}")
         os.rename(self._dir(record.name), doomed)
         shutil.rmtree(doomed, ignore_errors=True)
@@ -612,18 +612,3 @@ def _natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-def _disk_usage(path: str) -> int:
-    """Bytes held by the files under ``path`` (hard links counted once), as Docker's prune reports."""
-    total, seen = 0, set()
-    for directory, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(directory, name))
-            except OSError as exc:
-                if exc.errno == errno.ENOENT:
-                    continue
-                raise
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
