@@ -26,6 +26,15 @@ def engine_argument_spec(**options: dict[str, Any]) -> dict[str, dict[str, Any]]
     return {**ENGINE_OPTIONS, **options}
 
 
+def filter_items(filters: dict[str, Any] | None) -> list[str]:
+    """community.docker's filter dicts (``{label: [a, b], status: running}``) as CLI ``key=value`` items."""
+    items = []
+    for key, value in (filters or {}).items():
+        for one in value if isinstance(value, list) else [value]:
+            items.append(f"{key}={one}")
+    return items
+
+
 def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]],
                requires: tuple[str, ...] = ()) -> None:
     """Check ``requires`` (importable names), build the engine, run ``action`` and exit with its result."""

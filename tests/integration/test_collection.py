@@ -8,7 +8,8 @@ import subprocess
 
 from tests.integration.helpers import REPO, VENV_BIN, ansible_env
 
-MODULES = ("pycontainer", "pycontainer_image")
+MODULES = ("pycontainer", "pycontainer_image", "pycontainer_info", "pycontainer_prune", "pycontainer_network",
+           "pycontainer_volume")
 
 
 def _run(*args: str, cwd: str = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
