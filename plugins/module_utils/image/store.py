@@ -81,15 +81,35 @@ class GcResult:
     deferred: bool = False  # a pull/load was writing: nothing collected this time
 
 
+def _remove_if_unlocked_and_old(lock_path: str, now: float) -> None:
+    """A lock file left by a work dir's owner that died before (or after) its directory existed."""
+    try:
+        if now - os.lstat(lock_path).st_mtime < 60:
+            return
+        fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(lock_path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class TmpDir:
     """A work directory under tmp/, flock'ed while alive so a sweeper knows it is in use."""
 
     def __init__(self, tmp_root: str, prefix: str):
         ensure_dir(tmp_root, 0o700)
+        # The lock is held before its name appears beside the directory: a sweeper that finds "<dir>.lock"
+        # can never take it in the instant between its creation and our flock.
+        self._fd, pending = tempfile.mkstemp(prefix=".pending-", suffix=".lock", dir=tmp_root)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
         self.path = tempfile.mkdtemp(prefix=prefix, dir=tmp_root)
         self.lock_path = self.path + ".lock"
-        self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.rename(pending, self.lock_path)
 
     @property
     def tarsplit(self) -> str:
@@ -220,6 +240,8 @@ class ImageStore:
         for name in os.listdir(self.tmp_dir):
             path = os.path.join(self.tmp_dir, name)
             if name.endswith((".lock", ".tarsplit")):
+                if name.endswith(".lock") and not os.path.exists(path[: -len(".lock")]):
+                    _remove_if_unlocked_and_old(path, now)
                 if name.endswith(".tarsplit") and not os.path.exists(path[: -len(".tarsplit")]):
                     with contextlib.suppress(OSError):
                         if now - os.lstat(path).st_mtime > 60:

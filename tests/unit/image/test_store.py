@@ -88,3 +88,29 @@ def test_corrupt_blob_detected(tmp_path):
     store = ImageStore(str(tmp_path / "images"))
     with pytest.raises(IntegrityError):
         store.write_blob("sha256:" + "0" * 64, b"data")
+
+
+def test_a_sweep_racing_a_new_work_dir_never_takes_it(tmp_path, monkeypatch):
+    """A sweeper that runs while a pull creates its work dir (before the pull holds the lock) must not
+    delete it: this once lost a concurrent pull's layer ("No such file or directory: .../tmp/pull-…")."""
+    import fcntl
+
+    from ansible_collections.pycontainer.engine.plugins.module_utils.image import store as store_module
+
+    images = ImageStore(str(tmp_path / "images"))
+    real_flock = fcntl.flock
+    raced = []
+
+    def flock_after_a_sweep(fd, operation):
+        if operation == fcntl.LOCK_EX and not raced:  # the creator's own, blocking lock
+            raced.append(True)
+            images.sweep_tmp()
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(store_module.fcntl, "flock", flock_after_a_sweep)
+    work = images.new_tmp()
+    try:
+        assert raced and os.path.isdir(work.path) and os.path.exists(work.lock_path)
+    finally:
+        work.cleanup()
+    assert os.listdir(images.tmp_dir) == []
