@@ -77,14 +77,26 @@ def test_bad_input_fails_cleanly(engine_args):
 
 
 def test_hello_playbook(engine_root, registry, busybox_image, tmp_path):
+    """The main job: hello, a web container answering through its published port, facts; idempotent."""
+    from tests.fixtures.registry import free_port
+    from tests.integration.helpers import Cli
+
     config = write_engine_config(str(tmp_path / "engine.json"), registry.host)
-    proc = subprocess.run(
-        [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/hello.yml",
-         "-e", f"pycontainer_config={config}", "-e", f"pycontainer_root={engine_root}"],
-        cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert '"msg": "Hello World"' in proc.stdout
-    assert "failed=0" in proc.stdout
+    port = free_port()
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/hello.yml", "-e", f"pycontainer_config={config}",
+            "-e", f"pycontainer_root={engine_root}", "-e", f"pycontainer_web_port={port}"]
+    try:
+        for run in ("first", "second"):
+            proc = subprocess.run(argv, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300,
+                                  check=False)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert '"msg": "Hello World"' in proc.stdout and '"msg": "Hello from pycontainer"' in proc.stdout
+            assert "cgroup v" in proc.stdout and "disk: images " in proc.stdout
+            # Hello World runs every time (a command run to completion); the pull and the web container change
+            # things only the first time.
+            assert ("changed=3" if run == "first" else "changed=1") in proc.stdout, proc.stdout
+    finally:
+        Cli(root=str(engine_root), config=config)("rm", "-f", "web")
 
 
 def _state(engine_root: str, name: str) -> dict:
