@@ -41,6 +41,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# setuptools' editable import hook costs every command ~10 ms (pathlib, importlib.util); a plain path
+	@# entry does the same job: .collections/ansible_collections/pycontainer/engine is this repository.
+	rm -f $(VENV)/lib/python3*/site-packages/__editable__*pycontainer_engine*
+	echo "$(CURDIR)/.collections" > "$$(echo $(VENV)/lib/python3*/site-packages)/pycontainer_engine.pth"
 	touch $@
 
 # The repository is the collection pycontainer.engine in place: ansible.cfg looks in .collections.
