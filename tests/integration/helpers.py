@@ -20,6 +20,10 @@ class Cli:
     root: str
     config: str
 
+    def argv(self) -> list[str]:
+        """The command line prefix, for tests that drive the process themselves."""
+        return [PYCONTAINER, "--root", self.root, "--config", self.config]
+
     def __call__(self, *args: str, check: bool = False, input: str | None = None,
                  timeout: float = 120) -> subprocess.CompletedProcess:
         proc = subprocess.run(

@@ -132,7 +132,7 @@ def test_actions_are_recorded_as_events(cli, busybox_image):
 
     events = list(EventJournal(os.path.join(cli.root, "events")).read())
     assert [(e["Type"], e["Action"]) for e in events] == [
-        ("image", "pull"), ("container", "create"), ("container", "start"), ("container", "die"),
-        ("container", "destroy")]
-    die = events[3]["Actor"]
+        ("image", "pull"), ("container", "create"), ("container", "attach"), ("network", "connect"),
+        ("container", "start"), ("network", "disconnect"), ("container", "die"), ("container", "destroy")]
+    die = events[6]["Actor"]
     assert die["Attributes"]["exitCode"] == "2" and die["Attributes"]["name"] == "evented"

@@ -205,6 +205,11 @@ class NetworkService:
                         if index:
                             nl.delete_link(index)
         self._refresh_peers(state, {ep["network"] for ep in entry["endpoints"].values()})
+        # The one place an allocation ends (release, or reconciliation after the holder died): Docker's event.
+        if entry.get("wired"):
+            for network_id in entry["endpoints"]:
+                if network_id in state["networks"]:
+                    self._event("disconnect", state["networks"][network_id], container=cid)
         return entry
 
     # --- kernel sync ---------------------------------------------------------------------------------
@@ -437,6 +442,8 @@ class NetworkService:
                 finally:
                     os.close(netns)
             self._sync(state)
+            for network_id in entry["endpoints"]:
+                self._event("connect", state["networks"][network_id], container=container_id)
 
     def _wire_endpoint(self, state: dict, host_nl, ctr_nl, netns: int, ep: dict, default_route: bool) -> None:
         doc = state["networks"][ep["network"]]
@@ -734,6 +741,7 @@ class NetworkService:
             self._write_etc(state, record.id)
             self._refresh_peers(state, {doc["Id"]}, skip=record.id)
             self._sync(state)
+            self._event("connect", doc, container=record.id)
 
     def disconnect(self, network: str, record: ContainerRecord, force: bool = False) -> None:
         from .netlink import Netlink
@@ -759,10 +767,12 @@ class NetworkService:
             self._write_etc(state, record.id)
             self._refresh_peers(state, {doc["Id"]})
             self._sync(state)
+            self._event("disconnect", doc, container=record.id)
 
-    def _event(self, action: str, doc: dict) -> None:
+    def _event(self, action: str, doc: dict, **extra: str) -> None:
+        """Docker's network events; connect/disconnect name the container too."""
         if self.events is not None:
-            self.events.record("network", action, doc["Id"], {"name": doc["Name"], "type": doc["Driver"]})
+            self.events.record("network", action, doc["Id"], {**extra, "name": doc["Name"], "type": doc["Driver"]})
 
 
 # --- host helpers ------------------------------------------------------------------------------------

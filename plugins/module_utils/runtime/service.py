@@ -159,6 +159,7 @@ class ContainerService:
         Raises as the start does (126/127 for the command, 125 otherwise); the session then streams.
         """
         conn = supervisor.connect(self.config)
+        self._event(record, "attach")  # Docker's order for an attached run: create, attach, start, die
         try:
             reply = supervisor.raise_for(supervisor.ask(conn, {
                 "op": "start", "id": record.id, "attach": True, "stdin_once": stdin}))
