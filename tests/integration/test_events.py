@@ -135,3 +135,16 @@ def test_every_action_records_its_event(cli, busybox_image, registry, tmp_path):
     expected |= {("network", a) for a in ("create", "connect", "disconnect", "destroy", "prune")}
     expected |= {("volume", a) for a in ("create", "mount", "unmount", "destroy", "prune")}
     assert expected - seen == set()
+
+
+def test_container_log_defaults_come_from_the_engine_config(engine_root, registry, busybox_image, tmp_path):
+    config = write_engine_config(str(tmp_path / "engine.json"), registry.host, log_driver="json-file",
+                                 log_opts={"max-size": "1k", "max-file": "2"})
+    cli = Cli(root=str(engine_root), config=config)
+    cli("pull", "-q", busybox_image, check=True)
+    cli("run", "--name", "defaults", "--network", "none", busybox_image, "true", check=True)
+    cli("run", "--name", "chosen", "--network", "none", "--log-driver", "none", busybox_image, "true", check=True)
+    inspect = json.loads(cli("inspect", "defaults", "chosen", check=True).stdout)
+    assert inspect[0]["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1k", "max-file": "2"}}
+    assert inspect[1]["HostConfig"]["LogConfig"]["Type"] == "none"
+    cli("rm", "defaults", "chosen", check=True)
