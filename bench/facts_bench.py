@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--images", type=int, default=50)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the filled engine root (its path is printed)")
     args = parser.parse_args()
 
     from ansible_collections.pycontainer.engine.plugins.module_utils.config import load_config
@@ -115,7 +116,10 @@ def main() -> None:
             print("docker: no daemon answers here, so no Docker figures")
     finally:
         registry.stop()
-        subprocess.run(["rm", "-rf", work], check=False)
+        if args.keep:
+            print(f"kept: --root {os.path.join(work, 'root')} --config {os.path.join(work, 'engine.json')}")
+        else:
+            subprocess.run(["rm", "-rf", work], check=False)
 
 
 if __name__ == "__main__":

@@ -278,9 +278,14 @@ class ContainerStore:
         raise ContainerNotFound(f"No such container: {ref}")
 
 
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
 def _known(cls, data: dict) -> dict:
     """Keys this version knows (records written by newer versions may hold more)."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _FIELD_NAMES.get(cls)
+    if names is None:  # computed once per class: `ps` loads every record
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
     return {k: v for k, v in data.items() if k in names}
 
 

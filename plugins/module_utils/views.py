@@ -54,15 +54,16 @@ def container_row(record: ContainerRecord, trunc: bool = True, now: float | None
     args = record.config.args
     command = " ".join(args[:1] + [f"'{a}'" if " " in a else a for a in args[1:]])
     labels = ",".join(f"{k}={v}" for k, v in sorted(record.config.labels.items()))
+    mounts = container_mounts(record)  # one read of the container's mounts file per row
     return {
         "Command": _quote(_ellipsis(command, 20) if trunc else command),
         "CreatedAt": _go_time(record.config.created),
         "ID": record.id[:12] if trunc else record.id,
         "Image": record.config.image_name,
         "Labels": labels,
-        "LocalVolumes": str(sum(1 for m in container_mounts(record) if m["Type"] == "volume")),
+        "LocalVolumes": str(sum(1 for m in mounts if m["Type"] == "volume")),
         "Mounts": ",".join(_ellipsis(m.get("Name") or m.get("Source", ""), 15) if trunc else
-                           m.get("Name") or m.get("Source", "") for m in container_mounts(record)),
+                           m.get("Name") or m.get("Source", "") for m in mounts),
         "Names": record.name,
         "Networks": record.config.host_config.network_mode,
         "Ports": _ports_column(record),

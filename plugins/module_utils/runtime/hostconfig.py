@@ -34,6 +34,9 @@ class RestartPolicy:
     maximum_retry_count: int = 0
 
 
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
 @dataclass
 class HostConfig:
     # namespaces
@@ -83,9 +86,10 @@ class HostConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> HostConfig:
-        data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        data = {k: v for k, v in data.items() if k in known}  # records written by newer versions
+        known = _FIELDS.get(cls)
+        if known is None:  # once per class: `ps` reads a HostConfig per container
+            known = _FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+        data = {k: v for k, v in (data or {}).items() if k in known}  # records written by newer versions
         data["ulimits"] = [Ulimit(**u) for u in data.get("ulimits", [])]
         data["mounts"] = [Mount(**m) for m in data.get("mounts", [])]
         data["restart_policy"] = RestartPolicy(**data.get("restart_policy", {}))
