@@ -28,3 +28,15 @@ def test_table_template_uses_known_headers():
     rows = [{"ID": "abc", "Names": "x"}]
     out = render(rows, [("CONTAINER ID", "ID"), ("NAMES", "Names")], "table {{.ID}}\t{{.Names}}")
     assert out.splitlines() == ["CONTAINER ID   NAMES", "abc            x"]
+
+
+def test_cli_builds_only_the_named_verb_but_lists_every_verb():
+    from ansible_collections.pycontainer.engine.plugins.module_utils.cli.main import build_parser
+
+    full = build_parser()
+    lazy = build_parser(["--root", "/x", "ps", "-a"])
+    verbs = lambda p: sorted(p._subparsers._group_actions[0].choices)  # noqa: E731
+    assert verbs(full) == verbs(lazy)
+    assert lazy.parse_args(["--root", "/x", "ps", "-a", "--format", "json"]).format == "json"
+    assert build_parser(["run", "--rm", "img", "echo", "-n"]).parse_args(
+        ["run", "--rm", "img", "echo", "-n"]).command == ["echo", "-n"]

@@ -24,7 +24,49 @@ if not hasattr(argparse._, "cache_info"):
     argparse._ = functools.lru_cache(maxsize=None)(argparse._)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parser of a verb this invocation does not use: its options are never built."""
+
+    def __getattr__(self, _name: str):
+        return lambda *args, **kwargs: _Unused()
+
+
+class _OnlyCommand:
+    """The subparsers action, building options only for ``command`` (every verb stays listed in --help)."""
+
+    def __init__(self, real: argparse._SubParsersAction, command: str | None) -> None:
+        self.real, self.command = real, command
+
+    def add_parser(self, name: str, **kwargs):
+        parser = self.real.add_parser(name, **kwargs)
+        wanted = self.command is None or self.command in (name, *kwargs.get("aliases", ()))
+        return parser if wanted else _Unused()
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+
+_GLOBAL_OPTIONS_WITH_VALUE = ("--root", "--config", "-l", "--log-level")
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The verb of this command line (None: unknown, or asking for help), skipping the global options."""
+    args = list(argv)
+    while args:
+        word = args.pop(0)
+        if word in _GLOBAL_OPTIONS_WITH_VALUE:
+            args = args[1:]
+        elif word.startswith("-"):
+            if word in ("-h", "--help"):
+                return None
+        else:
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with ``argv``, only the options of the verb it names are built (~60 verbs' worth of
+    add_argument calls would otherwise be paid by every command)."""
     parser = CliParser(prog="pycontainer", description="A daemonless container engine")
     parser.add_argument("--root", default=None, help="engine state directory (env PYCONTAINER_ROOT)")
     parser.add_argument("--config", default=None, help="engine config file (env PYCONTAINER_CONFIG)")
@@ -32,19 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="level of the engine's own log (default: the config's log_level)")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=CliParser)
     sub.required = True
-    image_commands.register(sub)
-    container_commands.register(sub)
-    system_commands.register(sub)
-    volume_commands.register(sub)
-    network_commands.register(sub)
+    verbs = _OnlyCommand(sub, _command_word(argv)) if argv is not None else sub
+    for module in (image_commands, container_commands, system_commands, volume_commands, network_commands):
+        module.register(verbs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     engine = None
-    command = " ".join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(argv)
     try:
         engine = Engine.from_options(root=args.root, config_path=args.config, log_level=args.log_level)
         engine.log.debug("command", command=command)
