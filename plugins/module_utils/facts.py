@@ -12,11 +12,11 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from .fsutil import atomic_write_bytes, ensure_dir
+from .version import ENGINE_VERSION
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-ENGINE_VERSION = "0.1.0"
 
 # statfs magic is not needed: mountinfo names the filesystem; these are Docker's names for them.
 _BACKING_FS_NAMES = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs", "xfs": "xfs", "btrfs": "btrfs",

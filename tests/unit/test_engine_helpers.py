@@ -69,3 +69,17 @@ def test_config_types_are_checked_from_the_dataclass(tmp_path):
         path.write_text(json.dumps(bad))
         with pytest.raises(InvalidArgument, match="must be of type"):
             load_config(str(path))
+
+
+def test_one_version_everywhere():
+    import tomllib
+
+    import yaml
+
+    from ansible_collections.pycontainer.engine.plugins.module_utils.version import ENGINE_VERSION
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "pyproject.toml"), "rb") as f:
+        assert tomllib.load(f)["project"]["version"] == ENGINE_VERSION
+    with open(os.path.join(repo, "galaxy.yml")) as f:
+        assert yaml.safe_load(f)["version"] == ENGINE_VERSION
