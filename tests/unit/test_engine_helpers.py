@@ -75,7 +75,6 @@ def test_one_version_everywhere():
     import tomllib
 
     import yaml
-
     from ansible_collections.pycontainer.engine.plugins.module_utils.version import ENGINE_VERSION
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

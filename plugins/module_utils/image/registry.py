@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import ImageNotFound, InvalidArgument, RegistryError
+from ..version import ENGINE_VERSION
 from .reference import DEFAULT_DOMAIN, is_loopback_host
 
-USER_AGENT = "pycontainer/0.1 (+https://github.com/pycontainer)"
+USER_AGENT = f"pycontainer/{ENGINE_VERSION}"
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
 
 MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
