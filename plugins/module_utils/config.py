@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import InvalidArgument
+from .events import DEFAULT_MAX_BYTES as DEFAULT_EVENTS_MAX_BYTES
 
 DEFAULT_ROOT = "/var/lib/pycontainer"
 DEFAULT_CONFIG = "/etc/pycontainer/engine.json"
@@ -32,6 +33,10 @@ class EngineConfig:
     auth_file: str = ""
     # Layers downloaded at once by one pull (Docker's max-concurrent-downloads).
     max_concurrent_downloads: int = 3
+    # The events journal's bounds: past the size it rotates (one older generation kept); events older than
+    # the age (seconds; 0 = no age bound) are dropped.
+    events_max_size: int = DEFAULT_EVENTS_MAX_BYTES
+    events_max_age: int = 0
     # The engine's own log: one line per action, every error with context (the logging role sets these).
     log_level: str = "info"                          # debug | info | warn | error
     log_file: str = "/var/log/pycontainer/engine.log"  # "" turns the file log off

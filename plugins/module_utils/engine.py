@@ -27,7 +27,8 @@ class Engine:
         self.paths = config.paths
         self.log = EngineLog(config.log_file, log_level or config.log_level, config.log_format)
         # Every recorded event is also one line of the engine's log: the one place actions pass through.
-        self.events = EventJournal(os.path.join(config.root, "events"), on_record=self._log_event)
+        self.events = EventJournal(os.path.join(config.root, "events"), max_bytes=config.events_max_size,
+                                   max_age_s=config.events_max_age, on_record=self._log_event)
         self._images: ImageService | None = None
         self._containers: ContainerService | None = None
         self._volumes: VolumeService | None = None

@@ -20,11 +20,12 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 
 class EventJournal:
-    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES,
+    def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES, max_age_s: int = 0,
                  on_record: Callable[[dict], None] | None = None) -> None:
         self.directory = directory
         self.on_record = on_record
         self.max_bytes = max_bytes
+        self.max_age_s = max_age_s  # 0: events live as long as the size bound lets them
         self.path = os.path.join(directory, "events.jsonl")
         self.rotated_path = os.path.join(directory, "events.1.jsonl")
 
@@ -50,6 +51,8 @@ class EventJournal:
                 os.close(fd)
             if size > self.max_bytes:
                 self._rotate()
+            if self.max_age_s:
+                self._drop_aged_generation(now_ns)
         except OSError:
             pass  # a full disk must not turn a successful `rm` into a failure
         if self.on_record is not None:
@@ -64,6 +67,19 @@ class EventJournal:
             except FileNotFoundError:
                 pass
 
+    def _age_floor(self) -> int:
+        """The oldest event time still shown: older ones are past the age bound."""
+        return time.time_ns() - self.max_age_s * 1_000_000_000 if self.max_age_s else 0
+
+    def _drop_aged_generation(self, now_ns: int) -> None:
+        """The older file goes once even its newest event (its mtime) is past the age bound."""
+        try:
+            if os.stat(self.rotated_path).st_mtime_ns < now_ns - self.max_age_s * 1_000_000_000:
+                with locked(os.path.join(self.directory, ".lock")):
+                    os.unlink(self.rotated_path)
+        except FileNotFoundError:
+            pass
+
     def follow(self, since_ns: int = 0) -> Iterator[dict]:
         """Events since ``since_ns``, then each new one as it is appended, until the caller stops iterating.
 
@@ -71,6 +87,7 @@ class EventJournal:
         """
         from .linux.inotify import DirectoryWatch
 
+        since_ns = max(since_ns, self._age_floor())
         ensure_dir(self.directory, 0o700)
         # Watch first, so nothing appended while the backlog is read can be missed.
         with DirectoryWatch(self.directory) as watch:
@@ -121,23 +138,11 @@ class EventJournal:
 
     def read(self, since_ns: int = 0, until_ns: int | None = None) -> Iterator[dict]:
         """Events in the journal between ``since_ns`` and ``until_ns`` (nanoseconds since the epoch)."""
+        since_ns = max(since_ns, self._age_floor())
         for path in (self.rotated_path, self.path):
-            try:
-                with open(path, "rb") as f:
-                    lines = f.readlines()
-            except FileNotFoundError:
-                continue
-            for raw in lines:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue  # a line cut by a crash mid-write
-                if event.get("timeNano", 0) < since_ns:
-                    continue
-                if until_ns is not None and event.get("timeNano", 0) > until_ns:
-                    continue
-                yield event
-
+            for event in self._events_in(path, since_ns):
+                if until_ns is None or event.get("timeNano", 0) <= until_ns:
+                    yield event
 
 def _parse(raw: bytes) -> dict | None:
     try:

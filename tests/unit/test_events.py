@@ -46,3 +46,26 @@ def test_time_window(tmp_path):
     second = journal.record("image", "pull", "b")
     assert [e["Actor"]["ID"] for e in journal.read(since_ns=second["timeNano"])] == ["b"]
     assert [e["Actor"]["ID"] for e in journal.read(until_ns=first["timeNano"])] == ["a"]
+
+
+def test_age_bound_hides_and_drops_old_events(tmp_path):
+    import os
+    import time
+
+    journal = EventJournal(str(tmp_path), max_bytes=2_000, max_age_s=60)
+    for i in range(40):  # enough to rotate once
+        journal.record("image", "tag", f"img{i}")
+    rotated = tmp_path / "events.1.jsonl"
+    assert rotated.exists()
+    # Age everything by two minutes: nothing is shown, and the next record drops the old generation.
+    old = time.time() - 120
+    for path in tmp_path.glob("events*.jsonl"):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        for event in lines:
+            event["timeNano"] -= 120 * 1_000_000_000
+        path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+        os.utime(path, (old, old))
+    assert list(journal.read()) == []
+    fresh = journal.record("image", "tag", "fresh")
+    assert not rotated.exists()
+    assert list(journal.read()) == [fresh]
