@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-import cffi
+from ansible_collections.pycontainer.engine.plugins.module_utils.linux._cffi_gen import emit
 
 CDEF = """
 typedef unsigned int gid_t;
@@ -82,12 +82,7 @@ struct ifreq_flags {
 
 
 def build(out_dir: str | None = None) -> str:
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    ffi.set_source("_libc_ffi", None)
-    target = os.path.join(out_dir or os.path.dirname(os.path.abspath(__file__)), "_libc_ffi.py")
-    ffi.emit_python_code(target)
-    return target
+    return emit(CDEF, "_libc_ffi", out_dir or os.path.dirname(os.path.abspath(__file__)))
 
 
 if __name__ == "__main__":

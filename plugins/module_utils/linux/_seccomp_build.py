@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-import cffi
+from ansible_collections.pycontainer.engine.plugins.module_utils.linux._cffi_gen import emit
 
 CDEF = """
 typedef void *scmp_filter_ctx;
@@ -45,12 +45,7 @@ int seccomp_export_bpf(const scmp_filter_ctx ctx, int fd);
 
 
 def build(out_dir: str | None = None) -> str:
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    ffi.set_source("_seccomp_ffi", None)
-    target = os.path.join(out_dir or os.path.dirname(os.path.abspath(__file__)), "_seccomp_ffi.py")
-    ffi.emit_python_code(target)
-    return target
+    return emit(CDEF, "_seccomp_ffi", out_dir or os.path.dirname(os.path.abspath(__file__)))
 
 
 if __name__ == "__main__":

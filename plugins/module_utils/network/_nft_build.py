@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-import cffi
+from ansible_collections.pycontainer.engine.plugins.module_utils.linux._cffi_gen import emit
 
 CDEF = """
 struct nft_ctx;
@@ -27,12 +27,7 @@ int nft_run_cmd_from_buffer(struct nft_ctx *nft, const char *buf);
 
 
 def build(out_dir: str | None = None) -> str:
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    ffi.set_source("_nft_ffi", None)
-    target = os.path.join(out_dir or os.path.dirname(os.path.abspath(__file__)), "_nft_ffi.py")
-    ffi.emit_python_code(target)
-    return target
+    return emit(CDEF, "_nft_ffi", out_dir or os.path.dirname(os.path.abspath(__file__)))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,16 @@ LINUX_DIR = os.path.dirname(libc.__file__)
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
-def test_generated_ffi_module_is_up_to_date(tmp_path):
-    spec = importlib.util.spec_from_file_location("_libc_build", os.path.join(LINUX_DIR, "_libc_build.py"))
+@pytest.mark.parametrize("builder", ["linux/_libc_build.py", "linux/_seccomp_build.py", "network/_nft_build.py"])
+def test_generated_ffi_modules_are_up_to_date(tmp_path, builder):
+    script = os.path.join(os.path.dirname(LINUX_DIR), builder)
+    spec = importlib.util.spec_from_file_location("builder", script)
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     out = build.build(str(tmp_path))
-    with open(out) as fresh, open(os.path.join(LINUX_DIR, "_libc_ffi.py")) as committed:
-        assert fresh.read() == committed.read(), "run plugins/module_utils/linux/_libc_build.py and commit"
+    committed = os.path.join(os.path.dirname(script), os.path.basename(out))
+    with open(out) as fresh, open(committed) as kept:
+        assert fresh.read() == kept.read(), f"run plugins/module_utils/{builder} and commit"
 
 
 def test_generated_ffi_version_is_accepted_by_old_backends():
