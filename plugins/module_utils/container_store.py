@@ -146,14 +146,7 @@ class ContainerStore:
             names: dict[str, str] = read_json(self._names_path(), {})
             if config.name:
                 name = config.name.lstrip("/")
-                if not _NAME_RE.match("/" + name):
-                    raise InvalidArgument(
-                        f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
-                owner = names.get(name)
-                if owner and os.path.isdir(self.container_dir(owner)):
-                    raise Conflict(
-                        f'Conflict. The container name "/{name}" is already in use by container "{owner}". '
-                        "You have to remove (or rename) that container to be able to reuse that name.")
+                self._check_name_free(names, name)
             else:
                 name = self._generate_name(names)
             config.name = name
@@ -165,6 +158,16 @@ class ContainerStore:
             names[name] = config.id
             atomic_write_json(self._names_path(), names)
         return record
+
+    def _check_name_free(self, names: dict[str, str], name: str) -> None:
+        """Docker's name rules and its conflict message (the caller holds the store lock)."""
+        if not _NAME_RE.match("/" + name):
+            raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        owner = names.get(name)
+        if owner and os.path.isdir(self.container_dir(owner)):
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container "{owner}". '
+                "You have to remove (or rename) that container to be able to reuse that name.")
 
     def _generate_name(self, names: dict[str, str]) -> str:
         while True:
@@ -224,14 +227,7 @@ class ContainerStore:
         new_name = new_name.lstrip("/")
         with self._lock():
             names: dict[str, str] = read_json(self._names_path(), {})
-            if not _NAME_RE.match("/" + new_name):
-                raise InvalidArgument(
-                    f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-            owner = names.get(new_name)
-            if owner and os.path.isdir(self.container_dir(owner)):
-                raise Conflict(
-                    f'Conflict. The container name "/{new_name}" is already in use by container "{owner}". '
-                    "You have to remove (or rename) that container to be able to reuse that name.")
+            self._check_name_free(names, new_name)
             if names.get(record.name) == record.id:
                 del names[record.name]
             names[new_name] = record.id

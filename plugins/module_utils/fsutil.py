@@ -8,16 +8,17 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 
-def atomic_write_bytes(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old or the new content, never a mix."""
+@contextlib.contextmanager
+def atomic_file(path: str, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A file that appears at ``path`` complete, or not at all: written aside, synced, renamed into place."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
@@ -26,6 +27,12 @@ def atomic_write_bytes(path: str, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old or the new content, never a mix."""
+    with atomic_file(path, mode) as f:
+        f.write(data)
 
 
 def atomic_write_json(path: str, obj: Any, mode: int = 0o644) -> None:

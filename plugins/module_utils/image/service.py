@@ -322,15 +322,10 @@ class ImageService:
 
     def save_to_file(self, names: list[str], path: str) -> None:
         """Save to ``path`` atomically: a failed save never leaves a truncated archive there."""
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                self.save(names, f)
-            os.rename(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        from ..fsutil import atomic_file
+
+        with atomic_file(os.path.abspath(path)) as f:
+            self.save(names, f)
 
     def load(self, path: str | None = None, stream: BinaryIO | None = None) -> list[Loaded]:
         from .archive import load, spool
