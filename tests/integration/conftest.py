@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests.integration.helpers import Cli, write_engine_config
 from tests.leakcheck import HostState, leaks_after
 
 
@@ -28,3 +29,9 @@ def no_leaks(request, registry):
     leaks = leaks_after(before)
     if leaks:
         pytest.fail(f"test left host state behind: {leaks}")
+
+
+@pytest.fixture
+def cli(engine_root, registry, busybox_image, tmp_path) -> Cli:
+    """The real CLI on this test's engine root; docker.io mirrored by the session registry (busybox seeded)."""
+    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))

@@ -7,13 +7,6 @@ import os
 
 import pytest
 
-from tests.integration.helpers import Cli, write_engine_config
-
-
-@pytest.fixture
-def cli(engine_root, registry, tmp_path) -> Cli:
-    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
-
 
 @pytest.fixture
 def pulled(cli, busybox_image) -> str:

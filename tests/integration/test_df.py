@@ -6,19 +6,12 @@ import json
 import os
 import subprocess
 
-import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
 from ansible_collections.pycontainer.engine.plugins.module_utils.disk_usage import measure
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.timefmt import human_size
 
 from tests.fixtures.images import Dir, File
-from tests.integration.helpers import Cli, write_engine_config
-
-
-@pytest.fixture
-def cli(engine_root, registry, busybox_image, tmp_path) -> Cli:
-    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
 
 
 def _bytes_on_disk(directory: str) -> int:

@@ -8,14 +8,7 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 from tests.integration.helpers import PYCONTAINER, Cli, write_engine_config
-
-
-@pytest.fixture
-def cli(engine_root, registry, busybox_image, tmp_path) -> Cli:
-    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
 
 
 def test_time_window_filters_and_formats(cli, busybox_image):

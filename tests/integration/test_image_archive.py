@@ -12,7 +12,6 @@ import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 
 from tests.fixtures.images import Dir, File, Hardlink, Symlink, Whiteout, _skopeo_policy_args
-from tests.integration.helpers import Cli, write_engine_config
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +19,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def engine(engine_config):
     return Engine(engine_config)
-
-
-@pytest.fixture
-def cli(engine_root, registry, tmp_path) -> Cli:
-    return Cli(engine_root, write_engine_config(str(tmp_path / "engine.json"), registry.host))
 
 
 def skopeo(*args: str) -> None:

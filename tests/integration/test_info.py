@@ -6,15 +6,6 @@ import json
 import os
 import platform
 
-import pytest
-
-from tests.integration.helpers import Cli, write_engine_config
-
-
-@pytest.fixture
-def cli(engine_root, registry, busybox_image, tmp_path) -> Cli:
-    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
-
 
 def _host_cgroup_version() -> str:
     with open("/proc/self/mountinfo") as f:

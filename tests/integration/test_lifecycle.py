@@ -16,11 +16,6 @@ from tests.integration.helpers import PYCONTAINER, Cli, write_engine_config
 
 
 @pytest.fixture
-def cli(engine_root, registry, tmp_path) -> Cli:
-    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
-
-
-@pytest.fixture
 def image(cli, busybox_image) -> str:
     cli("pull", "-q", busybox_image, check=True)
     return busybox_image
@@ -387,7 +382,7 @@ def test_oom_kill_is_recorded(cli, image):
 
 def test_ps_filters_before_since_network_and_refuses_what_it_cannot_check(engine_root, registry, busybox_image,
                                                                           tmp_path):
-    from tests.integration.helpers import Cli, write_engine_config
+    from tests.integration.helpers import Cli
 
     cli = Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
     cli("pull", "-q", busybox_image, check=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.events import EventJournal
@@ -13,12 +12,6 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.prune import pr
 from ansible_collections.pycontainer.engine.plugins.module_utils.timefmt import human_size
 
 from tests.fixtures.images import File
-from tests.integration.helpers import Cli, write_engine_config
-
-
-@pytest.fixture
-def cli(engine_root, registry, busybox_image, tmp_path) -> Cli:
-    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
 
 
 def _stored_bytes(root: str) -> int:

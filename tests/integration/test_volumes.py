@@ -12,12 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.fixtures.images import Dir, File, Symlink, busybox_config, busybox_rootfs
-from tests.integration.helpers import Cli, write_engine_config
-
-
-@pytest.fixture
-def cli(engine_root, registry, tmp_path) -> Cli:
-    return Cli(root=str(engine_root), config=write_engine_config(str(tmp_path / "engine.json"), registry.host))
+from tests.integration.helpers import Cli
 
 
 @pytest.fixture
