@@ -9,7 +9,7 @@ import subprocess
 from tests.integration.helpers import REPO, VENV_BIN, ansible_env
 
 MODULES = ("pycontainer", "pycontainer_image", "pycontainer_info", "pycontainer_prune", "pycontainer_network",
-           "pycontainer_volume")
+           "pycontainer_events", "pycontainer_volume")
 
 
 def _run(*args: str, cwd: str = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -38,6 +38,8 @@ def test_galaxy_build_and_install(tmp_path):
     install_dir = tmp_path / "installed"
     env = ansible_env()
     env["ANSIBLE_COLLECTIONS_PATH"] = str(install_dir)
+    # The venv's .pth puts the repository's .collections on sys.path; a user elsewhere has only the install.
+    env["ANSIBLE_COLLECTIONS_SCAN_SYS_PATH"] = "false"
     env.pop("ANSIBLE_CONFIG")
     install = _run("ansible-galaxy", "collection", "install", tarball, "-p", str(install_dir), cwd=str(tmp_path),
                    env=env)

@@ -46,3 +46,15 @@ def test_prune_module_check_mode_then_real(setup):
     assert real["containers_space_reclaimed"] == 7000 and real["networks"] == ["spare"]
     rc, again = adhoc("pycontainer_prune", f"containers=true networks=true {engine_args}")
     assert rc == 0 and again["changed"] is False
+
+
+def test_events_module_returns_the_filtered_window(setup):
+    cli, engine_args = setup
+    cli("run", "--name", "evm", "--network", "none", "busybox", "sh", "-c", "exit 3", check=False)
+    rc, result = adhoc("pycontainer_events", f"since=1h filters={{'type':'container','event':'die'}} {engine_args}",
+                       "--check")
+    assert rc == 0 and result["changed"] is False, result
+    (died,) = result["events"]
+    assert died["Actor"]["Attributes"]["name"] == "evm" and died["Actor"]["Attributes"]["exitCode"] == "3"
+    rc, none = adhoc("pycontainer_events", f"until=1h {engine_args}")
+    assert rc == 0 and none["events"] == []
