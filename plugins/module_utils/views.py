@@ -65,7 +65,8 @@ def container_row(record: ContainerRecord, trunc: bool = True, now: float | None
         "Mounts": ",".join(_ellipsis(m.get("Name") or m.get("Source", ""), 15) if trunc else
                            m.get("Name") or m.get("Source", "") for m in mounts),
         "Names": record.name,
-        "Networks": record.config.host_config.network_mode,
+        "Networks": "" if record.config.host_config.network_mode.startswith("container:") else
+                    record.config.host_config.network_mode,
         "Ports": _ports_column(record),
         "RunningFor": human_duration(now - parse_rfc3339(record.config.created)) + " ago",
         "Size": "0B",

@@ -89,7 +89,9 @@ options:
   network_mode:
     description:
       - V(bridge) (the engine's default bridge network), V(none) (its own network namespace with only C(lo)),
-        V(host) (the host's), or the name of a user-defined network.
+        V(host) (the host's), V(container:<name or id>) (the network namespace of that running container, as
+        Docker; O(published_ports), O(dns_servers), O(etc_hosts) and a hostname are then refused), or the name
+        of a user-defined network.
       - Defaults to the first of O(networks), else V(bridge).
     type: str
   log_driver:

@@ -46,16 +46,18 @@ class ExecFailed(Exception):
 class InitContext:
     """What the steps share. (A plain class: a dataclass costs ~0.5 ms of start-up per definition.)"""
 
-    __slots__ = ("go_fd", "process", "seccomp_bpf", "spec", "stdio", "target_pid")
+    __slots__ = ("go_fd", "netns_fd", "process", "seccomp_bpf", "spec", "stdio", "target_pid")
 
     def __init__(self, spec: ContainerSpec, stdio: tuple[int | None, int, int], go_fd: int,
-                 seccomp_bpf: bytes | None = None, process: ProcessSpec | None = None, target_pid: int = 0):
+                 seccomp_bpf: bytes | None = None, process: ProcessSpec | None = None, target_pid: int = 0,
+                 netns_fd: int = -1):
         self.spec = spec
         self.stdio = stdio
         self.go_fd = go_fd  # the caller writes one byte once its own setup (cgroups, network) is done
         self.seccomp_bpf = seccomp_bpf  # compiled by the caller (libseccomp never loads in the container)
         self.process = process or spec.process  # exec_in runs another process than the container's
         self.target_pid = target_pid  # exec_in: the container's PID 1, whose namespaces are joined
+        self.netns_fd = netns_fd  # --network container:: the other container's network namespace, opened by the caller
 
 
 Step = Callable[[InitContext], None]
@@ -127,8 +129,12 @@ def setup_stdio(ctx: InitContext) -> None:
 
 def enter_network_namespace(ctx: InitContext) -> None:
     # Before the go-ahead: the caller's network hooks (runtime/networking.py) wire this namespace up (veth,
-    # addresses, routes) while we wait. Every mode but "host" has its own.
-    if ctx.spec.network_mode != "host":
+    # addresses, routes) while we wait. Every mode but "host" has its own, except "container:", which joins
+    # the namespace of another container (the caller checked its pid; the namespace lives on with us).
+    if ctx.netns_fd >= 0:
+        libc.setns(ctx.netns_fd, libc.CLONE_NEWNET)
+        os.close(ctx.netns_fd)
+    elif ctx.spec.network_mode != "host":
         libc.unshare(libc.CLONE_NEWNET)
 
 
@@ -156,7 +162,7 @@ def setup_uts(ctx: InitContext) -> None:
 
 
 def setup_network(ctx: InitContext) -> None:
-    if ctx.spec.network_mode != "host":
+    if ctx.spec.network_mode != "host" and not ctx.spec.join_netns_pid:
         libc.interface_up("lo")
 
 

@@ -47,12 +47,13 @@ class ContainerProcess:
     exit_code: int | None = None  # set by wait()
     oom_killed: bool = False  # set by wait(): the kernel OOM-killed a process of the container's cgroup
     cgroup: object = None  # the container's ContainerCgroup (None for exec_in processes / no cgroup)
+    listeners: list = dataclasses.field(default_factory=list)  # published-port sockets the monitor relays
 
 
 def _validate(spec: ContainerSpec) -> None:
     if not spec.process.args:
         raise InvalidArgument("no command specified")
-    if spec.network_mode.startswith("container:") or not spec.network_mode:
+    if (spec.network_mode.startswith("container:") and not spec.join_netns_pid) or not spec.network_mode:
         raise InvalidArgument(f"network mode {spec.network_mode!r} is not supported (use one of "
                               f"{', '.join(NETWORK_MODES)})")
     if not spec.lower_dirs:
@@ -106,16 +107,40 @@ def start(spec: ContainerSpec, stdin: int | None, stdout: int, stderr: int, *,
         hooks.insert(0, cgroup.add)
     steps = init.build_steps(init_hooks)
     pidns = spec.pid_mode != "host"
+    netns_fd = -1
     try:
-        proc = _spawn(lambda go_r: init.InitContext(spec, (stdin, stdout, stderr), go_r, program), steps, hooks,
+        if spec.join_netns_pid:
+            netns_fd = _open_joined_netns(spec)
+        proc = _spawn(lambda go_r: init.InitContext(spec, (stdin, stdout, stderr), go_r, program,
+                                                    netns_fd=netns_fd), steps, hooks,
                       namespaces.new_pid_namespace_for_children() if pidns else contextlib.nullcontext())
     except BaseException:
         if cgroup is not None:
             with contextlib.suppress(Exception):
                 cgroup.destroy()
         raise
+    finally:
+        if netns_fd >= 0:
+            os.close(netns_fd)
     proc.cgroup = cgroup
     return proc
+
+
+def _open_joined_netns(spec: ContainerSpec) -> int:
+    """The network namespace of ``spec.join_netns_pid`` (--network container:), checked to belong to the
+    process that was meant: the start time is compared after the open, so a reused pid cannot slip in."""
+    from ..container_store import process_start_time
+
+    target = spec.network_mode.partition(":")[2][:12] or str(spec.join_netns_pid)
+    try:
+        fd = os.open(f"/proc/{spec.join_netns_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        fd = -1
+    if fd >= 0 and process_start_time(spec.join_netns_pid) == spec.join_netns_start_time:
+        return fd
+    if fd >= 0:
+        os.close(fd)
+    raise EngineError(f"cannot join network of a non running container: {target}")
 
 
 def exec_in(spec: ContainerSpec, target_pid: int, process: ProcessSpec, stdin: int | None, stdout: int,

@@ -32,7 +32,7 @@ from ..errors import (
 from ..timefmt import utc_now_rfc3339
 from . import supervisor
 from .hostconfig import HostConfig
-from .networking import networking_for
+from .networking import ContainerNetworking, check_container_mode, networking_for
 from .volumes import VolumeService
 
 if TYPE_CHECKING:
@@ -85,7 +85,13 @@ class ContainerService:
             cmd = options.command if options.command else image_config.get("Cmd")
         if not (entrypoint or cmd):
             raise InvalidArgument("no command specified")
-        networking_for(options.host_config.network_mode, self.config, self.events)  # refuses unknown modes early
+        networking = networking_for(options.host_config.network_mode, self.config, self.events)  # unknown: refused
+        joined_hostname = ""
+        if isinstance(networking, ContainerNetworking):
+            check_container_mode(options.host_config, options.hostname)
+            target = networking.target()  # Docker: "No such container" at create
+            options.host_config.network_mode = f"container:{target.id}"  # what inspect shows (Docker)
+            joined_hostname = target.config.hostname
         container_id = new_container_id()
         config = ContainerConfig(
             id=container_id,
@@ -98,7 +104,7 @@ class ContainerService:
             env=merge_env(image_config.get("Env") or [], options.env),
             working_dir=options.working_dir or image_config.get("WorkingDir") or "/",
             user=options.user if options.user is not None else (image_config.get("User") or ""),
-            hostname=options.hostname or container_id[:12],
+            hostname=options.hostname or joined_hostname or container_id[:12],
             labels={**(image_config.get("Labels") or {}), **options.labels},
             host_config=options.host_config,
             tty=options.tty,
@@ -209,11 +215,16 @@ class ContainerService:
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
             try:
+                if attachment.join_netns:  # --network container: (runtime/networking.py)
+                    spec.join_netns_pid, spec.join_netns_start_time = attachment.join_netns
+                    spec.hostname = attachment.hostname or spec.hostname
                 process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr,
                                          parent_hooks=[attachment.connect])
             except BaseException:
+                attachment.close()
                 networking.release(record)
                 raise
+            process.listeners = attachment.listeners  # the monitor relays them (IPv6 host addresses)
         except ContainerCommandError as exc:
             self.record_start_failure(record, exc, spec)
             raise
@@ -467,6 +478,10 @@ class ContainerService:
             with contextlib.suppress(ImageNotFound):
                 image_id = self.images.inspect(options.image).id
         options.host_config = dataclasses_replace(options.host_config)
+        mode = options.host_config.network_mode
+        if mode.startswith("container:"):  # stored as container:<id> (Docker); the module may name it
+            with contextlib.suppress(EngineError):
+                options.host_config.network_mode = "container:" + self.store.lookup(mode[len("container:"):]).id
         if not options.host_config.log_driver:  # unset means the engine's default, as at create
             options.host_config.log_driver = self.config.log_driver or "json-file"
             options.host_config.log_options = {**self.config.log_opts, **options.host_config.log_options}

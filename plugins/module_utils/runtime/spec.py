@@ -71,6 +71,10 @@ class ContainerSpec:
     container_dir: str  # per-container state dir; the launcher creates upper/, work/, merged/ inside
     process: ProcessSpec
     network_mode: str = "none"  # "none": new netns with only lo (up); "host": the host's netns
+    # --network container:<id>: the network namespace of that container's PID 1 is joined instead of a new
+    # one; its start time (/proc/<pid>/stat field 22) guards against pid reuse
+    join_netns_pid: int = 0
+    join_netns_start_time: int = 0
     readonly_rootfs: bool = False
     # container path -> host file to bind-mount (/etc/hostname, /etc/hosts, /etc/resolv.conf ...)
     etc_files: dict[str, str] = field(default_factory=dict)
