@@ -237,6 +237,8 @@ class NetworkService:
             if not primary:
                 continue
             for p in e.get("ports", []):
+                if ":" in p["host_ip"]:
+                    continue  # IPv6 host addresses: the monitor's userland relay (network/relay.py)
                 rules.append(nftables.PortRule(p["proto"], p["host_ip"], p["host_port"], primary["ip"],
                                                p["container_port"]))
         nftables.Ruleset(self.config.nft_table, bridges, rules).apply()
@@ -297,10 +299,36 @@ class NetworkService:
             if record.id in state["containers"]:
                 self._drop_entry(state, record.id)
             entry = self._allocate(state, record)
-            state["containers"][record.id] = entry
-            self._write_etc(state, record.id)
-            self._refresh_peers(state, {ep["network"] for ep in entry["endpoints"].values()}, skip=record.id)
-        return Attachment(self, record.id, self.settings_view(record, entry, state))
+            listeners = self._bind_relays(entry)  # a taken IPv6 port fails here: nothing written yet
+            try:
+                state["containers"][record.id] = entry
+                self._write_etc(state, record.id)
+                self._refresh_peers(state, {ep["network"] for ep in entry["endpoints"].values()}, skip=record.id)
+            except BaseException:
+                for listener in listeners:
+                    listener.sock.close()
+                raise
+        attachment = Attachment(self, record.id, self.settings_view(record, entry, state))
+        attachment.listeners = listeners
+        return attachment
+
+    @staticmethod
+    def _bind_relays(entry: dict) -> list:
+        """Listening sockets for the ports published on IPv6 host addresses (the monitor relays them)."""
+        from .relay import RelayListener, bind_listener
+
+        primary = entry["endpoints"].get(entry["primary"]) if entry["primary"] else None
+        listeners: list[RelayListener] = []
+        try:
+            for p in entry["ports"]:
+                if ":" in p["host_ip"] and primary:
+                    sock = bind_listener(p["proto"], p["host_ip"], p["host_port"])
+                    listeners.append(RelayListener(sock, p["proto"], primary["ip"], p["container_port"]))
+        except BaseException:
+            for listener in listeners:
+                listener.sock.close()
+            raise
+        return listeners
 
     def _allocate(self, state: dict, record: ContainerRecord) -> dict:
         host = record.config.host_config
@@ -367,9 +395,8 @@ class NetworkService:
                 host_ip = b.get("HostIp") or ""
                 if host_ip in ("0.0.0.0",):
                     host_ip = ""
-                if ":" in host_ip:
-                    raise UnsupportedError(f"publishing on the IPv6 address [{host_ip}] needs an IPv6 network, "
-                                           "which this engine does not support yet")
+                if ":" in host_ip and proto not in ("tcp", "udp"):
+                    raise UnsupportedError(f"publishing {proto} on an IPv6 host address is not supported")
                 port = self._pick_port(proto, host_ip, str(b.get("HostPort") or ""), taken + chosen)
                 chosen.append(PublishedPort(proto, host_ip, port, container_port))
         return chosen
@@ -390,7 +417,9 @@ class NetworkService:
     def _pick_port(self, proto: str, host_ip: str, spec: str, taken: list[PublishedPort]) -> int:
         def clash(port: int) -> PublishedPort | None:
             for t in taken:
-                if t.proto == proto and t.host_port == port and (not t.host_ip or not host_ip or t.host_ip == host_ip):
+                if t.proto == proto and t.host_port == port and (
+                        not t.host_ip or not host_ip or t.host_ip == host_ip
+                        or (":" in t.host_ip and ":" in host_ip and "::" in (t.host_ip, host_ip))):
                     return t
             return None
 
@@ -410,8 +439,9 @@ class NetworkService:
                                    "failed: port is already allocated")
             problem = _bind_problem(proto, host_ip, port)
             if problem:
+                family = "6" if ":" in host_ip else "4"
                 raise PortConflict(f"driver failed programming external connectivity: Error starting userland "
-                                   f"proxy: listen {proto}4 {shown}:{port}: bind: {problem}")
+                                   f"proxy: listen {proto}{family} {shown}:{port}: bind: {problem}")
             return port
         for port in candidates:
             if not clash(port) and not _bind_problem(proto, host_ip, port):
@@ -778,7 +808,7 @@ class NetworkService:
 # --- host helpers ------------------------------------------------------------------------------------
 
 def etcfiles_display(host_ip: str) -> str:
-    return host_ip or "0.0.0.0"
+    return f"[{host_ip}]" if ":" in host_ip else host_ip or "0.0.0.0"
 
 
 def _bridge_ports(bridge: str) -> list[str]:
@@ -802,7 +832,10 @@ def _bind_problem(proto: str, host_ip: str, port: int) -> str:
     if proto not in ("tcp", "udp"):
         return ""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(socket.AF_INET, kind) as s:
+    v6 = ":" in host_ip
+    with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, kind) as s:
+        if v6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if proto == "tcp":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers do not count
         try:

@@ -146,6 +146,7 @@ class Supervised:
         self.restart_at: float | None = None
         self.backoff = RESTART_BACKOFF_START
         self.started_mono = 0.0
+        self.relay: Any = None  # ports published on IPv6 host addresses (network/relay.py)
 
     # -- I/O --
     def on_output(self, fd: int, mask: int) -> None:
@@ -480,6 +481,11 @@ class Monitor:
             for fd in child_fds:
                 os.close(fd)
         sup.started_mono = time.monotonic()
+        if sup.process.listeners:
+            from ..network.relay import Relay
+
+            sup.relay = Relay(self, sup.process.listeners)
+            sup.process.listeners = []
         for fd in sup.outputs:
             self.watch_fd(fd, selectors.EVENT_READ, sup.on_output)
         return sup.process.pid
@@ -559,6 +565,9 @@ class Monitor:
     # -- exits --
     def exited(self, sup: Supervised, exit_code: int) -> None:
         sup.drain()
+        if sup.relay is not None:  # before the ports are released: a restart binds them again
+            sup.relay.close()
+            sup.relay = None
         sup.kill_deadline = None
         record, spec = sup.record, sup.spec
         oom_killed = bool(getattr(sup.process, "oom_killed", False))

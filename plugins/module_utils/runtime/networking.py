@@ -45,7 +45,7 @@ class Attachment:
     def close(self) -> None:
         """The start failed: let go of what was bound for it (``release`` frees the rest)."""
         for listener in self.listeners:
-            listener.close()
+            listener.sock.close()
         self.listeners = []
 
 

@@ -24,6 +24,8 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.network.ports i
     ("53/udp", {"53/udp": [{"HostIp": "", "HostPort": ""}]}),
     ("5353:53/UDP", {"53/udp": [{"HostIp": "", "HostPort": "5353"}]}),
     ("[::1]:8080:80", {"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}),
+    ("[::]:8080:80", {"80/tcp": [{"HostIp": "::", "HostPort": "8080"}]}),
+    ("[::1]::80/udp", {"80/udp": [{"HostIp": "::1", "HostPort": ""}]}),
     ("8000-8001:80-81", {"80/tcp": [{"HostIp": "", "HostPort": "8000"}],
                          "81/tcp": [{"HostIp": "", "HostPort": "8001"}]}),
     ("8000-8010:80", {"80/tcp": [{"HostIp": "", "HostPort": "8000-8010"}]}),
