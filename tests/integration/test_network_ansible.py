@@ -72,3 +72,17 @@ def test_container_module_networking_options(net_cli: NetCli):
     rc, _ = adhoc("pycontainer_network", _args(net_cli, name="appnet", state="absent"))
     assert rc == 0
     assert not nft_table_exists(net_cli.table)
+
+
+def test_container_module_network_mode_container_is_idempotent(net_cli: NetCli):
+    target = net_cli.start("--name", "modtarget", net_cli.image, "sleep", "120")
+    side = _args(net_cli, name="modside", image=net_cli.image, command="sleep 120", network_mode="container:modtarget")
+    rc, result = adhoc("pycontainer", side)
+    assert rc == 0 and result["changed"] is True, result
+    assert result["container"]["HostConfig"]["NetworkMode"] == f"container:{target}"
+    rc, again = adhoc("pycontainer", side)
+    assert rc == 0 and again["changed"] is False, again
+    rc, refused = adhoc("pycontainer", _args(net_cli, name="modbad", image=net_cli.image, command="true",
+                                             network_mode="container:modtarget", published_ports=["8080:80"]))
+    assert rc != 0 and "port publishing and the container type network mode" in refused["msg"], refused
+    assert "Traceback" not in json.dumps(refused)

@@ -40,6 +40,8 @@ def test_joiner_shares_interfaces_address_and_loopback(net_cli: NetCli):
     # The target's server on ITS loopback answers the joiner's 127.0.0.1.
     body = wait_for(lambda: _try(lambda: http_get(net_cli, "side", "127.0.0.1", 8081)), what="httpd")
     assert body.strip() == "webhost"
+    wget = net_cli("exec", "side", "wget", "-qO-", "http://127.0.0.1:8081/hostname")
+    assert wget.returncode == 0 and wget.stdout.strip() == "webhost", wget.stderr
     # Docker: the target's hostname and /etc files.
     assert net_cli("exec", "side", "hostname", check=True).stdout.strip() == "webhost"
     assert net_cli("exec", "side", "cat", "/etc/hosts", check=True).stdout == \
