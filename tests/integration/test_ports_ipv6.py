@@ -169,3 +169,22 @@ def test_ipv6_conflicts_are_refused_with_nothing_left(net_cli: NetCli):
     assert proc.returncode == 125 and "IPv6" in proc.stderr
     net_cli("rm", "-f", "first", check=True)
     assert not listening(port)
+
+
+def test_killed_monitor_takes_its_listeners_and_the_port_comes_back(net_cli: NetCli):
+    import os
+    import signal
+
+    port = free_port6()
+    net_cli.start("--name", "kk", "-p", f"[::1]:{port}:80", net_cli.image, *HTTPD)
+    assert answers6(f"http://[::1]:{port}/hostname")
+    pid = net_cli.pid_of("kk")
+    with open(f"/proc/{pid}/stat") as f:
+        monitor = int(f.read().rsplit(")", 1)[1].split()[1])  # the container's parent
+    os.kill(monitor, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}") and not listening(port), what="container and relay to go")
+    net_cli("ps", "-a", check=True)  # reconciles
+    wait_for(lambda: not nft_table_exists(net_cli.table) and net_cli.bridge not in links(), what="cleanup")
+    net_cli.start("--name", "kk2", "-p", f"[::1]:{port}:80", net_cli.image, *HTTPD)
+    assert answers6(f"http://[::1]:{port}/hostname")
