@@ -4,8 +4,8 @@ import os
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import load_config
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
+from ansible_collections.pycontainer.engine.plugins.module_utils.network.etcfiles import resolv_conf_content
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.service import (
-    container_resolv_conf,
     merge_env,
 )
 from ansible_collections.pycontainer.engine.plugins.module_utils.userdb import resolve_user
@@ -21,8 +21,8 @@ def test_merge_env_overrides_by_key_and_adds_path():
 
 def test_resolv_conf_drops_loopback_nameservers():
     text = "search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n"
-    assert container_resolv_conf(text) == "search lan\nnameserver 10.0.0.1\n"
-    assert container_resolv_conf("nameserver 127.0.0.1\n") == "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+    assert resolv_conf_content(text, [], [], []) == "search lan\nnameserver 10.0.0.1\n"
+    assert resolv_conf_content("nameserver 127.0.0.1\n", [], [], []) == "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 
 
 def test_config_precedence_and_validation(tmp_path, monkeypatch):

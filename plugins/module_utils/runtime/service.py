@@ -685,50 +685,17 @@ class ContainerService:
 
 ETC_FILES = ("hostname", "hosts", "resolv.conf")
 
-_HOSTS_BASE = """127.0.0.1\tlocalhost
-::1\tlocalhost ip6-localhost ip6-loopback
-fe00::0\tip6-localnet
-ff00::0\tip6-mcastprefix
-ff02::1\tip6-allnodes
-ff02::2\tip6-allrouters
-"""
-
-
 def _write_etc_files(record: ContainerRecord) -> None:
+    """The files every container starts with; networking rewrites hosts/resolv.conf for its modes."""
+    from ..network.etcfiles import HOSTS_BASE, read_text, resolv_conf_content
+
     directory = record.directory
     with open(os.path.join(directory, "hostname"), "w") as f:
         f.write(record.config.hostname + "\n")
     with open(os.path.join(directory, "hosts"), "w") as f:
-        f.write(_HOSTS_BASE)
+        f.write(HOSTS_BASE)
     with open(os.path.join(directory, "resolv.conf"), "w") as f:
-        f.write(container_resolv_conf(_read_text("/etc/resolv.conf")))
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def container_resolv_conf(host_text: str) -> str:
-    """The host's resolv.conf without loopback nameservers, which mean nothing inside a container.
-
-    As Docker does, Google's public resolvers stand in when no nameserver is left.
-    """
-    lines, nameservers = [], 0
-    for line in host_text.splitlines():
-        words = line.split()
-        if words[:1] == ["nameserver"] and len(words) > 1:
-            address = words[1]
-            if address.startswith("127.") or address == "::1":
-                continue
-            nameservers += 1
-        lines.append(line)
-    if not nameservers:
-        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-    return "\n".join(lines) + "\n"
+        f.write(resolv_conf_content(read_text("/etc/resolv.conf"), [], [], []))
 
 
 def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
