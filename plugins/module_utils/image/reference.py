@@ -45,12 +45,11 @@ class Reference:
     digest: str | None
 
     def __str__(self) -> str:
-        text = self.name
-        if self.tag:
-            text += ":" + self.tag
-        if self.digest:
-            text += "@" + self.digest
-        return text
+        return self._qualified(self.name)
+
+    def _qualified(self, name: str) -> str:
+        """``name`` followed by the tag and the digest this reference carries."""
+        return name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
     @property
     def name(self) -> str:
@@ -68,12 +67,7 @@ class Reference:
 
     @property
     def familiar(self) -> str:
-        text = self.familiar_name
-        if self.tag:
-            text += ":" + self.tag
-        if self.digest:
-            text += "@" + self.digest
-        return text
+        return self._qualified(self.familiar_name)
 
     @property
     def reference(self) -> str:
