@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 STATE := $(CURDIR)/.state
 REGISTRY_PORT ?= 5000
 DEBIAN_PACKAGES := docker-registry skopeo busybox-static nftables libnftables1 libseccomp2 python3-venv tini \
-	golang-github-containers-common iproute2 procps curl util-linux
+	golang-github-containers-common iproute2 procps curl util-linux debootstrap logrotate \
+	python3-cffi python3-pyroute2 python3-zstandard
 # The engine's default config file: the demo points its docker.io mirror at the local registry, as a user would
 # point Docker's registry-mirrors at a site mirror (other keys already in the file are kept).
 ENGINE_CONFIG := /etc/pycontainer/engine.json
