@@ -14,14 +14,14 @@ DEBIAN_PACKAGES := docker-registry skopeo busybox-static nftables libnftables1 l
 # point Docker's registry-mirrors at a site mirror (other keys already in the file are kept).
 ENGINE_CONFIG := /etc/pycontainer/engine.json
 
-.PHONY: demo test setup packages venv lint unit integration registry seed clean-state
+.PHONY: demo test setup packages venv lint unit integration registry seed clean-state debian-image
 
 ## Set up and run the main job: a local registry seeded with busybox, then playbooks/hello.yml.
 demo: setup registry seed
 	$(VENV)/bin/ansible-playbook playbooks/hello.yml
 
 ## Run every test suite; non-zero on any failure.
-test: setup lint
+test: setup lint debian-image
 	$(PY) -m pytest tests
 
 setup: packages venv $(VENV)/.collection-linked
@@ -53,6 +53,13 @@ $(VENV)/.collection-linked:
 	mkdir -p .collections/ansible_collections/pycontainer
 	ln -sfn ../../.. .collections/ansible_collections/pycontainer/engine
 	touch $@
+
+# The Debian bookworm rootfs with python3 that tests run Ansible in (molecule's `containers` scenario, the
+# connection plugin): debootstrap downloads packages, so it is built here, once, like the apt-get above.
+debian-image: setup $(STATE)/cache/debian-python.tar
+
+$(STATE)/cache/debian-python.tar:
+	$(PY) -m tests.fixtures.debian_image build --out $@
 
 lint: setup
 	$(VENV)/bin/ruff check plugins tests bench
