@@ -144,18 +144,19 @@ def _open_joined_netns(spec: ContainerSpec) -> int:
 
 
 def exec_in(spec: ContainerSpec, target_pid: int, process: ProcessSpec, stdin: int | None, stdout: int,
-            stderr: int) -> ContainerProcess:
+            stderr: int, privileged: bool = False) -> ContainerProcess:
     """Run ``process`` inside the running container whose PID 1 is ``target_pid`` (``docker exec``).
 
     It joins the container's namespaces and cgroup and gets the container's capabilities, seccomp filter,
     no_new_privs and rlimits (those fields of ``process`` are ignored); args, env, cwd, user and terminal
-    are its own. The process is the caller's child: ``wait``/``poll`` it like a container. Raises as
-    ``start`` does.
+    are its own; ``privileged`` (``docker exec --privileged``) gives it every capability instead. The process
+    is the caller's child: ``wait``/``poll`` it like a container. Raises as ``start`` does.
     """
     if not process.args:
         raise InvalidArgument("no command specified")
     c = spec.process
-    process = dataclasses.replace(process, capabilities=c.capabilities, seccomp=c.seccomp,
+    process = dataclasses.replace(process, capabilities=["ALL"] if privileged else c.capabilities,
+                                  seccomp=c.seccomp,
                                   no_new_privileges=c.no_new_privileges, rlimits=list(c.rlimits))
     program = _seccomp_program(process)
     hooks: list[Callable[[int], None]] = []

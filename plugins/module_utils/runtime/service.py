@@ -64,6 +64,23 @@ class CreateOptions:
     stop_timeout: int | None = None         # --stop-timeout (None = 10 s)
 
 
+@dataclass
+class ExecResult:
+    """What an exec with captured output gives back (``exec_capture``)."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+@dataclass
+class _PreparedExec:
+    record: ContainerRecord
+    spec: object  # runtime.spec.ContainerSpec (imported lazily)
+    process: object  # runtime.spec.ProcessSpec
+    privileged: bool
+
+
 class ContainerService:
     def __init__(self, config: EngineConfig, images: ImageService, events: EventJournal) -> None:
         self.config = config
@@ -583,8 +600,83 @@ class ContainerService:
              detach: bool = False, user: str | None = None, env: list[str] | None = None,
              workdir: str | None = None, privileged: bool = False, detach_keys: bytes = b"\x10\x11") -> int:
         """`docker exec`: a process in the running container's namespaces and cgroup, with its privileges."""
-        from ..userdb import resolve_user
         from . import launcher
+
+        prepared = self._exec_prepare(ref, command, user, env, workdir, tty, privileged)
+        master = None
+        if tty:
+            master, slave = os.openpty()
+            stdio = (slave if interactive else None, slave, slave)
+        elif detach:
+            stdio = (None, os.open(os.devnull, os.O_WRONLY), os.open(os.devnull, os.O_WRONLY))
+        else:
+            stdio = (0 if interactive else None, 1, 2)
+        proc = self._exec_start(prepared, stdio)
+        if detach:
+            if master is not None:
+                os.close(master)
+            return 0
+        if master is not None:
+            from .attach import relay_terminal
+
+            if relay_terminal(master, proc.pid, 0 if interactive else None, detach_keys):
+                return 0
+        code = launcher.wait(proc)
+        self._event(prepared.record, "exec_die", exitCode=code)
+        return code
+
+    def exec_capture(self, ref: str, command: list[str], *, stdin: bytes | None = None, user: str | None = None,
+                     env: list[str] | None = None, workdir: str | None = None, privileged: bool = False,
+                     tty: bool = False) -> ExecResult:
+        """`docker exec` with the output collected instead of written to our fds 0/1/2 (modules, connection
+        plugin). ``stdin`` bytes are fed to the process, then end of file (None: /dev/null). With ``tty`` the
+        process gets a terminal: stdout and stderr arrive merged in ``stdout``, as Docker returns them.
+        A command that cannot be run is a result too (126/127 and the reason on stderr), as a shell's."""
+        prepared = self._exec_prepare(ref, command, user, env, workdir, tty, privileged)
+        try:
+            return self._exec_captured(prepared, stdin, tty)
+        except ContainerCommandError as exc:
+            return ExecResult(exit_code=exc.exit_code, stdout=b"", stderr=f"{exc}\n".encode())
+
+    def _exec_captured(self, prepared: _PreparedExec, stdin: bytes | None, tty: bool) -> ExecResult:
+        from . import launcher
+
+        if tty:
+            master, slave = os.openpty()
+            try:
+                proc = self._exec_start(prepared, (slave, slave, slave))
+            except BaseException:
+                os.close(master)
+                raise
+            # A terminal has no end of file of its own: after the input comes ^D, as a user would type it
+            # (twice after a partial line: the first one only hands the line over).
+            if stdin is not None:
+                stdin += b"\x04" if stdin.endswith(b"\n") or not stdin else b"\x04\x04"
+            output = _pump(proc, stdin, master, [master])[master]
+            stdout, stderr = output, b""
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            in_r = in_w = None
+            if stdin is not None:
+                in_r, in_w = os.pipe()
+            try:
+                proc = self._exec_start(prepared, (in_r, out_w, err_w))
+            except BaseException:
+                for fd in (out_r, err_r, in_w):
+                    if fd is not None:
+                        os.close(fd)
+                raise
+            outputs = _pump(proc, stdin, in_w, [out_r, err_r])
+            stdout, stderr = outputs[out_r], outputs[err_r]
+        code = launcher.wait(proc)
+        self._event(prepared.record, "exec_die", exitCode=code)
+        return ExecResult(exit_code=code, stdout=stdout, stderr=stderr)
+
+    def _exec_prepare(self, ref: str, command: list[str], user: str | None, env: list[str] | None,
+                      workdir: str | None, tty: bool, privileged: bool) -> _PreparedExec:
+        """Checks and the process of an exec: the container's user, env (+ HOME, HOSTNAME, TERM) and cwd."""
+        from ..userdb import resolve_user
         from .spec import ProcessSpec
 
         record = self.lookup(ref)
@@ -606,34 +698,23 @@ class ContainerService:
         process = ProcessSpec(args=list(command), env=process_env, cwd=workdir or record.config.working_dir,
                               uid=resolved.uid, gid=resolved.gid, additional_gids=resolved.additional_gids,
                               terminal=tty)
-        self._event(record, "exec_create: " + " ".join(command))
-        master = None
-        if tty:
-            master, slave = os.openpty()
-            stdio = (slave if interactive else None, slave, slave)
-        elif detach:
-            stdio = (None, os.open(os.devnull, os.O_WRONLY), os.open(os.devnull, os.O_WRONLY))
-        else:
-            stdio = (0 if interactive else None, 1, 2)
+        return _PreparedExec(record, spec, process, privileged)
+
+    def _exec_start(self, prepared: _PreparedExec, stdio: tuple[int | None, int, int]):
+        """Start the prepared exec on ``stdio``; our copies of those fds (above 2) are closed either way."""
+        from . import launcher
+
+        command = prepared.process.args
+        self._event(prepared.record, "exec_create: " + " ".join(command))
         try:
-            proc = launcher.exec_in(spec, record.state.pid, process, *stdio)
+            proc = launcher.exec_in(prepared.spec, prepared.record.state.pid, prepared.process, *stdio,
+                                    privileged=prepared.privileged)
         finally:
-            for fd in stdio:
+            for fd in set(stdio):
                 if fd is not None and fd > 2:
                     os.close(fd)
-        self._event(record, "exec_start: " + " ".join(command))
-        if detach:
-            if master is not None:
-                os.close(master)
-            return 0
-        if master is not None:
-            from .attach import relay_terminal
-
-            if relay_terminal(master, proc.pid, 0 if interactive else None, detach_keys):
-                return 0
-        code = launcher.wait(proc)
-        self._event(record, "exec_die", exitCode=code)
-        return code
+        self._event(prepared.record, "exec_start: " + " ".join(command))
+        return proc
 
     def list(self, all: bool = False) -> list[ContainerRecord]:
         records = [r for r in map(self._settle, self.store.list()) if r is not None]
@@ -696,6 +777,84 @@ def _write_etc_files(record: ContainerRecord) -> None:
         f.write(HOSTS_BASE)
     with open(os.path.join(directory, "resolv.conf"), "w") as f:
         f.write(resolv_conf_content(read_text("/etc/resolv.conf"), [], [], []))
+
+
+# How long output is still read after the exec'd process exited while something it started in the
+# background keeps the pipes open (Docker would wait forever; a module must return).
+_EXEC_DRAIN_SECONDS = 0.5
+
+
+def _pump(proc, data: bytes | None, in_fd: int | None, out_fds: list[int]) -> dict[int, bytes]:
+    """Feed ``data`` to ``in_fd`` (closed after it, unless it is also an output: a pty master) while reading
+    every fd of ``out_fds`` to its end, without deadlock (one selector, non-blocking fds). Closes them all."""
+    import selectors
+
+    from . import launcher
+
+    chunks: dict[int, list[bytes]] = {fd: [] for fd in out_fds}
+    pending = memoryview(data or b"")
+    writing = in_fd is not None
+    sel = selectors.DefaultSelector()
+    try:
+        for fd in out_fds:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        if writing:
+            os.set_blocking(in_fd, False)
+            if in_fd in chunks:
+                sel.modify(in_fd, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            else:
+                sel.register(in_fd, selectors.EVENT_WRITE)
+        reading = set(out_fds)
+        exited_at: float | None = None
+
+        def stop_writing() -> None:
+            nonlocal writing
+            writing = False
+            if in_fd in chunks:
+                sel.modify(in_fd, selectors.EVENT_READ)
+            else:
+                sel.unregister(in_fd)
+                os.close(in_fd)
+
+        if writing and not pending:
+            stop_writing()
+        while reading:
+            events = sel.select(timeout=0.1)
+            for key, mask in events:
+                fd = key.fd
+                if mask & selectors.EVENT_WRITE and writing:
+                    try:
+                        pending = pending[os.write(fd, pending):]
+                    except BlockingIOError:
+                        pass
+                    except OSError:  # the process closed its stdin (EPIPE) or exited: the rest is dropped
+                        pending = pending[:0]
+                    if not pending:
+                        stop_writing()
+                if mask & selectors.EVENT_READ and fd in reading:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # EIO: a pty master whose slave side is closed everywhere
+                        chunk = b""
+                    if chunk:
+                        chunks[fd].append(chunk)
+                    else:
+                        reading.discard(fd)
+                        sel.unregister(fd)
+            if exited_at is None:
+                if launcher.poll(proc) is not None:
+                    exited_at = time.monotonic()
+            elif time.monotonic() - exited_at > _EXEC_DRAIN_SECONDS:
+                break
+    finally:
+        sel.close()
+        for fd in {*out_fds, *([in_fd] if in_fd is not None and (writing or in_fd in chunks) else [])}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    return {fd: b"".join(parts) for fd, parts in chunks.items()}
 
 
 def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
