@@ -54,3 +54,17 @@ def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]]
             engine.log.error(f"internal error: {exc}", module=module._name, error=type(exc).__name__)
         module.fail_json(msg=f"internal error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
     module.exit_json(**result)
+
+
+def run_host_module(module: AnsibleModule, action: Callable[[], dict[str, Any]]) -> None:
+    """``run_module`` for modules that configure the host rather than call the engine (no Engine built:
+    the engine config they edit may not exist yet); the same one error mapping."""
+    try:
+        result = action()
+    except EngineError as exc:
+        module.fail_json(msg=str(exc), **getattr(exc, "details", {}))
+    except OSError as exc:  # a kernel file refused a value, a directory could not be made
+        module.fail_json(msg=f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except Exception as exc:  # a module reports, it never crashes
+        module.fail_json(msg=f"internal error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
+    module.exit_json(**result)
