@@ -327,6 +327,29 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
                                                                         volumes=args.volumes) and None)
 
 
+def cmd_update(engine: Engine, args: argparse.Namespace) -> int:
+    """`docker update`: limits and restart policy of existing containers, in place (runtime/update.py)."""
+    from ..runtime.hostconfig import RestartPolicy
+    from ..runtime.update import UpdateOptions
+
+    restart = None
+    if args.restart is not None:
+        name, _, retries = args.restart.partition(":")
+        try:
+            restart = RestartPolicy(name, int(retries) if retries else 0)
+        except ValueError:
+            raise InvalidArgument(f"invalid restart policy format: {args.restart}") from None
+    changes = UpdateOptions(
+        memory=ram_in_bytes(args.memory) if args.memory is not None else None,
+        memory_swap=(-1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap))
+        if args.memory_swap is not None else None,
+        nano_cpus=_nano_cpus(args.cpus) if args.cpus is not None else None,
+        pids_limit=args.pids_limit, restart_policy=restart)
+    if changes.empty():
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    return _each(args.containers, lambda ref: engine.containers.update(ref, changes) and None)
+
+
 def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
     from ..errors import ContainerNotFound, ImageNotFound
     from ..views import inspect_container, inspect_image
@@ -499,6 +522,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes of the container")
     p.add_argument("containers", nargs="+")
     p.set_defaults(func=cmd_rm)
+
+    p = sub.add_parser("update", help="Update configuration of one or more containers")
+    p.add_argument("-m", "--memory")
+    p.add_argument("--memory-swap")
+    p.add_argument("--cpus")
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("--restart")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("inspect", help="Low-level information on containers or images")
     p.add_argument("-f", "--format")

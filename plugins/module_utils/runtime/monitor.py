@@ -573,6 +573,8 @@ class Monitor:
         oom_killed = bool(getattr(sup.process, "oom_killed", False))
         sup.process = None
         ran_for = time.monotonic() - sup.started_mono
+        with contextlib.suppress(errors.ContainerNotFound):  # `update` may have changed it since the start
+            record.config.host_config.restart_policy = self.service.store.load(sup.id).config.host_config.restart_policy
         policy = record.config.host_config.restart_policy
         restart = should_restart(policy.name, policy.maximum_retry_count, exit_code, record.state.restart_count,
                                  record.state.manually_stopped)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..config import EngineConfig
     from ..events import EventJournal
     from ..image.service import ImageService, Progress
+    from .update import UpdateOptions
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -448,6 +449,12 @@ class ContainerService:
         record.state.status = "paused" if paused else "running"
         self.store.save_state(record)
         self._event(record, "pause" if paused else "unpause")
+
+    def update(self, ref: str, changes: UpdateOptions) -> ContainerRecord:
+        """`docker update`: new limits / restart policy in place (runtime/update.py)."""
+        from .update import update_container
+
+        return update_container(self, ref, changes)
 
     def rename(self, ref: str, new_name: str) -> ContainerRecord:
         record = self.lookup(ref)
