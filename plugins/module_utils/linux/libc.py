@@ -12,15 +12,27 @@ import sys
 
 from ..errors import EngineError
 
-try:
-    from ._libc_ffi import ffi
-except ImportError as _exc:  # the generated module needs only the cffi backend extension
-    raise EngineError(f"the container runtime needs cffi's backend (Debian/Ubuntu: python3-cffi-backend, "
-                      f"PyPI: cffi): {_exc}") from None
-
 TYPE_CHECKING = False  # typing costs ~4 ms to import; only type checkers need it here
 if TYPE_CHECKING:
     from typing import Any
+
+
+class _MissingFFI:
+    """Stands in for ``ffi`` when cffi's backend is missing: the error comes on first use, not at import,
+    so this module imports everywhere (ansible-test's import test; modules report missing_required_lib)."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def __getattr__(self, name: str) -> Any:
+        raise EngineError(f"the container runtime needs cffi's backend (Debian/Ubuntu: python3-cffi-backend, "
+                          f"PyPI: cffi): {self._reason}")
+
+
+try:
+    from ._libc_ffi import ffi
+except ImportError as _exc:  # the generated module needs only the cffi backend extension
+    ffi = _MissingFFI(str(_exc))
 
 # --- clone/unshare flags (linux/sched.h) ---
 CLONE_NEWNS = 0x00020000
