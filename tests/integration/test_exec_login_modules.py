@@ -3,11 +3,18 @@ pycontainer_exec module and the pycontainer_login module, through real `ansible`
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+
 import pytest
+import yaml
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict, ContainerNotFound
 
-from tests.integration.helpers import Cli, write_engine_config
+from tests.integration.helpers import REPO, VENV_BIN, Cli, ansible_env, write_engine_config
+from tests.integration.test_ansible import adhoc
+from tests.integration.test_lifecycle import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +72,77 @@ def test_exec_capture_refuses_stopped_and_missing_containers(running):
         engine.containers.exec_capture("box", ["true"])
     with pytest.raises(ContainerNotFound):
         engine.containers.exec_capture("nothere", ["true"])
+
+
+# --- pycontainer_exec -------------------------------------------------------------------------------------
+
+
+def _args(cli: Cli, **options: object) -> str:
+    """Module arguments as JSON (``-a`` takes it), with this test's engine root and config."""
+    return json.dumps({"root": cli.root, "config": cli.config, **options})
+
+
+def test_exec_module_returns_output_and_rc_without_failing(running):
+    cli, _engine = running
+    rc, result = adhoc("pycontainer_exec", _args(cli, container="box", env={"X": 1}, chdir="/tmp",
+                                                 command="sh -c 'echo $X; pwd; echo oops >&2; exit 3'"))
+    # A non-zero exit is a result with rc, as with docker_container_exec; Ansible counts the task failed.
+    assert rc != 0 and "Traceback" not in result.get("exception", "")
+    assert result["changed"] is True and result["rc"] == 3 and result["msg"] == "non-zero return code"
+    assert (result["stdout"], result["stdout_lines"]) == ("1\n/tmp", ["1", "/tmp"])
+    assert (result["stderr"], result["stderr_lines"]) == ("oops", ["oops"])
+    rc, fed = adhoc("pycontainer_exec", _args(cli, container="box", argv=["cat"], stdin="in", user="nobody"))
+    assert rc == 0 and fed["stdout"] == "in" and fed["rc"] == 0
+    rc, raw = adhoc("pycontainer_exec", _args(cli, container="box", argv=["cat"], stdin="in",
+                                              strip_empty_ends=False))
+    assert rc == 0 and raw["stdout"] == "in\n"
+    rc, plain = adhoc("pycontainer_exec", _args(cli, container="box", argv=["cat"], stdin="in",
+                                                stdin_add_newline=False, strip_empty_ends=False))
+    assert rc == 0 and plain["stdout"] == "in"
+    rc, missing = adhoc("pycontainer_exec", _args(cli, container="box", command="no-such-command"))
+    assert rc != 0 and missing["rc"] == 127 and "no-such-command" in missing["stderr"]
+
+
+def test_exec_module_check_mode_detach_and_refusals(running):
+    cli, _engine = running
+    touch = {"container": "box", "command": "touch /tmp/ran"}
+    rc, check = adhoc("pycontainer_exec", _args(cli, **touch), "--check")
+    assert rc == 0 and check["changed"] is True and "rc" not in check
+    assert cli("exec", "box", "test", "-e", "/tmp/ran").returncode == 1  # check mode ran nothing
+    rc, detached = adhoc("pycontainer_exec", _args(cli, detach=True, **touch))
+    assert rc == 0 and detached["changed"] is True and "rc" not in detached
+    wait_for(lambda: cli("exec", "box", "test", "-e", "/tmp/ran").returncode == 0, what="detached exec")
+    rc, both = adhoc("pycontainer_exec", _args(cli, container="box", command="true", argv=["true"]))
+    assert rc != 0 and "mutually exclusive" in both["msg"]
+    rc, gone = adhoc("pycontainer_exec", _args(cli, container="nothere", command="true"))
+    assert rc != 0 and gone["msg"] == "No such container: nothere"
+    cli("stop", "-t", "0", "box", check=True)
+    for extra in ((), ("--check",)):
+        rc, stopped = adhoc("pycontainer_exec", _args(cli, **touch), *extra)
+        assert rc != 0 and stopped["msg"].endswith("is not running"), stopped
+
+
+def _run_examples(module: str, cli: Cli, tmp_path) -> subprocess.CompletedProcess:
+    """The module's EXAMPLES as one play on localhost, the engine options set through the action group."""
+    import ast
+
+    with open(os.path.join(REPO, "plugins", "modules", f"{module}.py")) as f:
+        tree = ast.parse(f.read())
+    examples = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                    and getattr(node.targets[0], "id", None) == "EXAMPLES")
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/pycontainer.engine.pycontainer": {"root": cli.root, "config": cli.config}},
+             "tasks": yaml.safe_load(examples)}]
+    playbook = tmp_path / f"{module}_examples.yml"
+    playbook.write_text(yaml.safe_dump(play))
+    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), str(playbook)], cwd=REPO,
+                          env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_exec_module_examples_run(cli, tmp_path):
+    proc = _run_examples("pycontainer_exec", cli, tmp_path)
+    try:
+        assert proc.returncode == 0 and "failed=0" in proc.stdout, proc.stdout + proc.stderr
+        assert "hello from " in proc.stdout
+    finally:
+        cli("rm", "-f", "app")
