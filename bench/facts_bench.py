@@ -38,7 +38,7 @@ def rootfs_tarball(path: str, n: int) -> None:
 
 def median_time(argv: list[str], runs: int) -> float:
     samples = []
-    for _ in range(runs):
+    for _i in range(runs):
         start = time.perf_counter()
         proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         samples.append(time.perf_counter() - start)
@@ -59,7 +59,7 @@ def follow_latency(cli: list[str], engine) -> float:
         for n in range(5):
             start = time.perf_counter()
             engine.events.record("volume", "create", f"probe{n}")
-            ready, _, _ = select.select([follower.stdout], [], [], 10)
+            ready, _writable, _exceptional = select.select([follower.stdout], [], [], 10)
             if not ready or follower.stdout.readline().strip() != f"probe{n}":
                 raise SystemExit("events follow did not deliver the probe event")
             samples.append(time.perf_counter() - start)

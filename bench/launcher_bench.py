@@ -30,8 +30,8 @@ def import_time(module: str) -> float:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True)
         return time.perf_counter() - t
-    base = statistics.median(once("pass") for _ in range(5))
-    return statistics.median(once(f"import {module}") for _ in range(5)) - base
+    base = statistics.median(once("pass") for _i in range(5))
+    return statistics.median(once(f"import {module}") for _i in range(5)) - base
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
             spec.process.seccomp = seccomp.docker_default_profile()
         devnull = os.open("/dev/null", os.O_WRONLY)
         times, starts = [], []
-        for _ in range(runs + 1):  # the first run warms caches and is dropped
+        for _i in range(runs + 1):  # the first run warms caches and is dropped
             seccomp._bpf_cache.clear()  # each CLI run compiles the filter once
             t = time.perf_counter()
             proc = launcher.start(spec, None, devnull, devnull)

@@ -84,7 +84,7 @@ def docker_side_by_side(registry: str, base: float) -> None:
                     "-h", "/etc"], capture_output=True, check=True)
     try:
         time.sleep(0.5)
-        rate = statistics.median(throughput("127.0.0.1", 18080) for _ in range(3))
+        rate = statistics.median(throughput("127.0.0.1", 18080) for _i in range(3))
         print(f"{'docker 127.0.0.1:18080':28s} {rate:8.0f} req/s  ({rate / base * 100:5.1f}% of our direct)")
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
@@ -138,7 +138,7 @@ def main() -> None:
         for label, host, port in (("direct to container", direct, 80), ("mapped 127.0.0.1:8080", "127.0.0.1", 8080),
                                   (f"mapped {host_address()}:8080", host_address(), 8080)):
             throughput(host, port, seconds=0.5)  # warm-up
-            results[label] = statistics.median(throughput(host, port) for _ in range(3))
+            results[label] = statistics.median(throughput(host, port) for _i in range(3))
         base = results["direct to container"]
         for label, rate in results.items():
             print(f"{label:28s} {rate:8.0f} req/s  ({rate / base * 100:5.1f}% of direct)")

@@ -67,7 +67,7 @@ def main() -> None:
         print(f"image: 5 layers, {blob_mb:.1f} MB compressed, registry {reg.host}")
 
         ours, hwms = [], []
-        for _ in range(runs):
+        for _i in range(runs):
             root = os.path.join(work, "root")
             shutil.rmtree(root, ignore_errors=True)
             subprocess.run(["sync"], check=True)
@@ -77,7 +77,7 @@ def main() -> None:
             ours.append(time.perf_counter() - t)
             hwms.append(int(out[1]) / 1024)
         cli_times = []
-        for _ in range(runs):
+        for _i in range(runs):
             root = os.path.join(work, "root")
             shutil.rmtree(root, ignore_errors=True)
             cfg = os.path.join(work, "engine.json")
@@ -90,7 +90,7 @@ def main() -> None:
         print(f"pycontainer pull (CLI, incl. start-up):     median {statistics.median(cli_times):.2f}s")
 
         skopeo = []
-        for _ in range(runs):
+        for _i in range(runs):
             dest = os.path.join(work, "skopeo-dir")
             shutil.rmtree(dest, ignore_errors=True)
             skopeo.append(timed(["skopeo", *_skopeo_policy_args(), "copy", "--quiet", "--src-tls-verify=false",
@@ -102,7 +102,7 @@ def main() -> None:
                 print(f"{tool}: not available (no working {tool} on this machine)")
                 continue
             times = []
-            for _ in range(runs):
+            for _i in range(runs):
                 subprocess.run([tool, "rmi", "-f", ref], capture_output=True)
                 extra = ["--tls-verify=false"] if tool == "podman" else []
                 times.append(timed([tool, "pull", "-q", *extra, ref]))

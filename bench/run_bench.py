@@ -96,7 +96,7 @@ def main() -> int:
         print(f"first run (starts the monitor):        {first:.3f} s")
         for label, extra in (("--network none", ["--network", "none"]), ("default network", [])):
             try:
-                samples = [timed([*cli, "run", "--rm", *extra, "busybox", "true"]) for _ in range(args.runs)]
+                samples = [timed([*cli, "run", "--rm", *extra, "busybox", "true"]) for _i in range(args.runs)]
             except SystemExit as exc:
                 print(f"run --rm busybox true, {label}: not measured ({exc})")
                 continue
@@ -106,7 +106,7 @@ def main() -> int:
         timed([*cli, "run", "-d", "--network", "none", "busybox", "sleep", "3600"])
         pids = monitor_pids(root)
         one = pss_kib(pids[0]) if pids else 0
-        for _ in range(args.containers - 1):
+        for _i in range(args.containers - 1):
             timed([*cli, "run", "-d", "--network", "none", "busybox", "sleep", "3600"])
         total = time.perf_counter() - start
         print(f"{args.containers} containers started one after another: {total:.2f} s "
@@ -125,9 +125,9 @@ def main() -> int:
         if not args.skip_docker and shutil.which("docker"):
             if subprocess.run(["docker", "image", "inspect", "busybox"], capture_output=True).returncode == 0:
                 samples = [timed(["docker", "run", "--rm", "--network", "none", "busybox", "true"])
-                           for _ in range(args.runs)]
+                           for _i in range(args.runs)]
                 print(f"docker run --rm busybox true, --network none: {summary(samples)}")
-                samples = [timed(["docker", "run", "--rm", "busybox", "true"]) for _ in range(args.runs)]
+                samples = [timed(["docker", "run", "--rm", "busybox", "true"]) for _i in range(args.runs)]
                 print(f"docker run --rm busybox true, default network: {summary(samples)}")
             else:
                 print("docker: busybox not present locally; not measured (no pulls from the internet)")

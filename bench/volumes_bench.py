@@ -48,7 +48,7 @@ def main() -> None:
         spec.cgroup = None
         devnull = os.open("/dev/null", os.O_WRONLY)
         times = []
-        for _ in range(runs + 1):  # the first run warms caches and is dropped
+        for _i in range(runs + 1):  # the first run warms caches and is dropped
             if fresh_volume:
                 shutil.rmtree(fresh_volume)
                 os.mkdir(fresh_volume)

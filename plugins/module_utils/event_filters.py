@@ -25,7 +25,7 @@ def parse_time(text: str, now_ns: int | None = None) -> int:
     now_ns = time.time_ns() if now_ns is None else now_ns
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds, _, fraction = value.partition(".")
+        seconds, _sep, fraction = value.partition(".")
         return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
     if re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", value):
         total = sum(float(n) * _UNITS_NS[u] for n, u in _DURATION_RE.findall(value))

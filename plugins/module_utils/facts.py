@@ -100,7 +100,7 @@ def engine_id(root: str) -> str:
     if existing:
         return existing
     ensure_dir(root, 0o711)
-    new_id = "-".join(secrets.token_hex(2).upper() for _ in range(12))
+    new_id = "-".join(secrets.token_hex(2).upper() for _i in range(12))
     # Write it aside, then link it into place: the file appears complete or not at all, and only once.
     tmp = f"{path}.{os.getpid()}.tmp"
     atomic_write_bytes(tmp, new_id.encode() + b"\n")

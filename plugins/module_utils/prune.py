@@ -125,7 +125,7 @@ def prune_system(engine: Engine, all_images: bool = False, volumes: bool = False
         if volumes:
             label_filters: dict[str, list[str]] = {}
             for item in filters or []:
-                key, _, value = item.partition("=")
+                key, _sep, value = item.partition("=")
                 if key in ("label", "label!"):
                     label_filters.setdefault(key, []).append(value)
             volume_names, volume_bytes = engine.volumes.prune(filters=label_filters)

@@ -34,7 +34,7 @@ def _image_file(lower_dirs: list[str], relpath: str) -> list[list[str]]:
 
 def resolve_user(lower_dirs: list[str], spec: str) -> User:
     """uid/gid/home/supplementary groups for ``spec`` ("", "name", "uid", "name:group", "uid:gid")."""
-    user_part, _, group_part = (spec or "").partition(":")
+    user_part, _sep, group_part = (spec or "").partition(":")
     passwd = _image_file(lower_dirs, "etc/passwd")
     groups = _image_file(lower_dirs, "etc/group")
     result = User(home="/root" if not user_part or user_part in ("0", "root") else "/")

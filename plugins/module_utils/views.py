@@ -116,7 +116,7 @@ def image_rows(record: ImageRecord, trunc: bool = True, now: float | None = None
     tags = record.repo_tags or [f"{r}:<none>" for r in digest_repos] or ["<none>:<none>"]
     rows = []
     for tag in tags:
-        repository, _, tag_name = tag.rpartition(":")
+        repository, _sep, tag_name = tag.rpartition(":")
         repo_digest = next((d for d in record.repo_digests if d.rpartition("@")[0] == repository), None)
         row = {**base, "Repository": repository, "Tag": tag_name}
         if repo_digest:

@@ -140,7 +140,7 @@ def test_present_creates_without_starting_and_restart_policy(engine_args, engine
     assert rc == 0 and present["changed"] and present["container"]["State"]["Status"] == "created"
     rc, present = adhoc("pycontainer", f"name=idle image=busybox command=true state=present {engine_args}")
     assert rc == 0 and present["changed"] is False
-    rc, _ = adhoc("pycontainer", f"name=idle state=absent {engine_args}")
+    rc, _output = adhoc("pycontainer", f"name=idle state=absent {engine_args}")
     rc, result = adhoc("pycontainer", f"name=retry image=busybox command='sh -c \"exit 1\"' restart_policy=on-failure "
                                       f"restart_retries=1 {engine_args}")
     assert rc == 0 and result["container"]["HostConfig"]["RestartPolicy"] == {
@@ -154,5 +154,5 @@ def test_present_creates_without_starting_and_restart_policy(engine_args, engine
 
     inspect = json.loads(Cli(root=engine_root, config="")("inspect", "retry").stdout)[0]
     assert inspect["State"]["Status"] == "exited" and inspect["RestartCount"] == 1
-    rc, _ = adhoc("pycontainer", f"name=retry state=absent {engine_args}")
+    rc, _output = adhoc("pycontainer", f"name=retry state=absent {engine_args}")
     assert rc == 0

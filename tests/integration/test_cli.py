@@ -53,7 +53,7 @@ def test_container_killed_by_a_signal_exits_128_plus_n(cli, pulled):
                              pulled, "sleep", "30"])
     try:
         pid = 0
-        for _ in range(200):
+        for _i in range(200):
             inspect = cli("inspect", "--format", "{{.State.Pid}}", "killme")
             pid = int(inspect.stdout.strip() or 0) if inspect.returncode == 0 else 0
             if pid:

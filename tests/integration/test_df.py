@@ -24,8 +24,8 @@ def _bytes_on_disk(directory: str) -> int:
 
 def test_df_counts_shared_layers_once_and_matches_the_disk(cli, busybox_image, oci_builder):
     base = [Dir("data"), File("data/base.bin", os.urandom(300_000))]
-    ref_a, _ = oci_builder.push("df/a:v1", [base, [File("a.bin", os.urandom(50_000))]], {})
-    ref_b, _ = oci_builder.push("df/b:v1", [base, [File("b.bin", os.urandom(20_000))]], {})
+    ref_a, _layout = oci_builder.push("df/a:v1", [base, [File("a.bin", os.urandom(50_000))]], {})
+    ref_b, _layout = oci_builder.push("df/b:v1", [base, [File("b.bin", os.urandom(20_000))]], {})
     for ref in (busybox_image, ref_a, ref_b):
         cli("pull", "-q", ref, check=True)
     cli("run", "--name", "writer", busybox_image, "sh", "-c", "dd if=/dev/zero of=/blob bs=1000 count=123",

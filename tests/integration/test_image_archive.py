@@ -83,7 +83,7 @@ def test_load_an_archive_written_by_skopeo(engine, oci_builder, tmp_path):
 
 
 def test_load_rejects_a_tampered_layer(engine, oci_builder, tmp_path):
-    ref, _ = oci_builder.push("arch/bad:v1", [[File("f", "0123456789" * 100)]], {})
+    ref, _layout = oci_builder.push("arch/bad:v1", [[File("f", "0123456789" * 100)]], {})
     engine.images.pull(ref)
     archive = str(tmp_path / "a.tar")
     engine.images.save_to_file([ref], archive)
@@ -133,7 +133,7 @@ def test_push_skips_mounts_and_uploads(engine, oci_builder, registry, tmp_path):
 
 
 def test_cli_image_verbs(cli, busybox_image, oci_builder, tmp_path):
-    ref, _ = oci_builder.push("cli/img:v1", [[File("x", "x")]], {"config": {"Labels": {"team": "a"}}})
+    ref, _layout = oci_builder.push("cli/img:v1", [[File("x", "x")]], {"config": {"Labels": {"team": "a"}}})
     proc = cli("pull", "-q", "busybox", check=True)  # via the mirror
     assert proc.stdout == "docker.io/library/busybox:latest\n"
     proc = cli("pull", ref, check=True)

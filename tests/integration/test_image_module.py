@@ -33,7 +33,7 @@ def test_pull_always_predicts_and_changes_only_on_new_id(engine_config, oci_buil
     assert not ensure_image(engine, params(name=ref, pull="always"), check_mode=True)["changed"]
     assert not ensure_image(engine, params(name=ref, pull="always"), check_mode=False)["changed"]
     # A new image behind the tag: check mode sees it coming, the real run pulls it.
-    _, newer = oci_builder.push("mod/app:v1", [[File("v", "2")]], {})
+    _ref, newer = oci_builder.push("mod/app:v1", [[File("v", "2")]], {})
     check = ensure_image(engine, params(name=ref, pull="always"), check_mode=True)
     assert check["changed"] and check["diff"]["after"]["id"] == newer.images[0].config_digest
     assert engine.images.inspect(ref).id == built.images[0].config_digest

@@ -111,9 +111,9 @@ def test_image_used_by_container_is_kept(engine, busybox_image):
 
 
 def test_prune_dangling_all_and_filters(engine, oci_builder):
-    ref1, _ = oci_builder.push("prune/one:v1", [[File("one", "1")]],
+    ref1, _layout = oci_builder.push("prune/one:v1", [[File("one", "1")]],
                                {"created": "2020-01-01T00:00:00Z", "config": {"Labels": {"keep": "yes"}}})
-    ref2, _ = oci_builder.push("prune/two:v1", [[File("two", "2")]], {"created": "2021-01-01T00:00:00Z"})
+    ref2, _layout = oci_builder.push("prune/two:v1", [[File("two", "2")]], {"created": "2021-01-01T00:00:00Z"})
     one, two = engine.images.pull(ref1), engine.images.pull(ref2)
     assert engine.images.prune().deleted == []  # nothing dangling
     engine.images.tag(ref1, "prune/one:v2")
@@ -162,7 +162,7 @@ def test_import_rootfs_tarball(engine, tmp_path):
     # From a stream (stdin), gzip'd: same layer (diff_id of the uncompressed tar), a new image.
     import gzip
 
-    again, _ = engine.images.import_image("-", None, stream=io.BytesIO(gzip.compress(tar)))
+    again, _created = engine.images.import_image("-", None, stream=io.BytesIO(gzip.compress(tar)))
     assert again.id != record.id and again.diff_ids == record.diff_ids and again.repo_tags == []
     assert ("import", "imported:v1") in events(engine)
     with pytest.raises(InvalidArgument):
@@ -178,7 +178,7 @@ def test_hardlinks_and_whiteouts_match_docker(engine, oci_builder, tmp_path):
 
     upper = [Whiteout("data/gone"), Whiteout("data/orig"), Opaque("opaq"), File("opaq/new", "n"),
              File("data/new", "new"), Hardlink("data/new2", "data/new")]
-    ref, _ = oci_builder.push("hlwh/img:v1", [lower, upper], {})
+    ref, _layout = oci_builder.push("hlwh/img:v1", [lower, upper], {})
     record = engine.images.pull(ref)
     low, up = engine.images.store.layer_dirs(record)
     assert os.stat(f"{low}/data/orig").st_ino == os.stat(f"{low}/data/link").st_ino
@@ -218,7 +218,7 @@ def test_pull_while_another_removes_stays_consistent(engine_root, oci_builder):
     layers = [[File(f"l{i}", os.urandom(200_000))] for i in range(3)]
     ref, _built = oci_builder.push("race/img:v1", layers, {})
     procs = [subprocess.Popen([sys.executable, "-c", _PULL_LOOP, engine_root, ref, "6"], cwd=os.getcwd(),
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+                              stderr=subprocess.PIPE, text=True) for _i in range(2)]
     procs.append(subprocess.Popen([sys.executable, "-c", _PULL_LOOP, engine_root, "rmi", "12", ref],
                                   cwd=os.getcwd(), stderr=subprocess.PIPE, text=True))
     errors = [p.communicate(timeout=180)[1] for p in procs]
@@ -238,7 +238,7 @@ def test_pull_while_another_removes_stays_consistent(engine_root, oci_builder):
 
 
 def test_pull_all_tags(engine, oci_builder, registry):
-    ref1, _ = oci_builder.push("alltags/img:one", [[File("v", "1")]], {})
+    ref1, _layout = oci_builder.push("alltags/img:one", [[File("v", "1")]], {})
     oci_builder.push("alltags/img:two", [[File("v", "2")]], {})
     records = engine.images.pull_all_tags(f"{registry.host}/alltags/img")
     assert sorted(t for r in records for t in r.repo_tags) == [ref1, f"{registry.host}/alltags/img:two"]

@@ -204,7 +204,7 @@ def test_mountinfo_is_pivoted(lower, tmp_path):
 
 
 def test_proc_sys_readonly_and_masked(lower, tmp_path):
-    _, out = run(make_spec(lower, tmp_path, [
+    _status, out = run(make_spec(lower, tmp_path, [
         "sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid && echo WRITABLE; "
                     "grep ' /proc/sys ' /proc/self/mountinfo; wc -c < /proc/keys"]))
     assert "WRITABLE" not in out
@@ -238,7 +238,7 @@ def test_network_none_has_only_lo_up(lower, tmp_path):
 
 
 def test_network_host(lower, tmp_path):
-    _, out = run(make_spec(lower, tmp_path, ["ls", "/sys/class/net"], network_mode="host"))
+    _status, out = run(make_spec(lower, tmp_path, ["ls", "/sys/class/net"], network_mode="host"))
     assert sorted(out.split()) == sorted(os.listdir("/sys/class/net"))
 
 
@@ -289,7 +289,7 @@ def test_restart_reuses_upper(lower, tmp_path):
 
 
 def test_user_groups_and_capabilities(lower, tmp_path):
-    _, out = run(make_spec(lower, tmp_path, ["sh", "-c", "id; grep Cap /proc/self/status"],
+    _status, out = run(make_spec(lower, tmp_path, ["sh", "-c", "id; grep Cap /proc/self/status"],
                               uid=1000, gid=1000, additional_gids=[10]))
     assert out.splitlines()[0] == "uid=1000(user) gid=1000(user) groups=10(wheel)"
     caps = dict(line.split(":\t") for line in out.splitlines()[1:])
@@ -297,7 +297,7 @@ def test_user_groups_and_capabilities(lower, tmp_path):
 
 
 def test_root_gets_docker_default_capabilities(lower, tmp_path):
-    _, out = run(make_spec(lower, tmp_path, ["grep", "Cap", "/proc/self/status"]))
+    _status, out = run(make_spec(lower, tmp_path, ["grep", "Cap", "/proc/self/status"]))
     caps = dict(line.split(":\t") for line in out.splitlines())
     assert int(caps["CapEff"], 16) == DOCKER_DEFAULT_CAPS
     # The issue: the default set in the bounding, effective, permitted and inheritable sets; ambient empty.
@@ -318,7 +318,7 @@ def test_cwd_not_accessible_for_user(lower, tmp_path):
 
 def test_readonly_rootfs(lower, tmp_path):
     script = "touch /x 2>/dev/null && echo WRITABLE; touch /dev/shm/y && echo shm-ok"
-    _, out = run(make_spec(lower, tmp_path, ["sh", "-c", script], readonly_rootfs=True))
+    _status, out = run(make_spec(lower, tmp_path, ["sh", "-c", script], readonly_rootfs=True))
     assert out.split() == ["shm-ok"]
 
 

@@ -274,7 +274,7 @@ def _read_until(master: int, needle: bytes, timeout: float = 20.0) -> bytes:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError(f"never saw {needle!r} in {seen!r}")
-        ready, _, _ = select.select([master], [], [], remaining)
+        ready, _writable, _exceptional = select.select([master], [], [], remaining)
         if ready:
             try:
                 chunk = os.read(master, 4096)

@@ -46,7 +46,7 @@ def test_network_module_is_idempotent_with_check_mode(net_cli: NetCli):
 
 def test_container_module_networking_options(net_cli: NetCli):
     port = free_port()
-    rc, _ = adhoc("pycontainer_network", _args(net_cli, name="appnet"))
+    rc, _output = adhoc("pycontainer_network", _args(net_cli, name="appnet"))
     assert rc == 0
     db = _args(net_cli, name="moddb", image=net_cli.image, command="sleep 120",
                networks=[{"name": "appnet", "aliases": ["database"]}])
@@ -67,9 +67,9 @@ def test_container_module_networking_options(net_cli: NetCli):
     rc, again = adhoc("pycontainer", web)
     assert rc == 0 and again["changed"] is False, again
     for name in ("modweb", "moddb"):
-        rc, _ = adhoc("pycontainer", _args(net_cli, name=name, state="absent"))
+        rc, _output = adhoc("pycontainer", _args(net_cli, name=name, state="absent"))
         assert rc == 0
-    rc, _ = adhoc("pycontainer_network", _args(net_cli, name="appnet", state="absent"))
+    rc, _output = adhoc("pycontainer_network", _args(net_cli, name="appnet", state="absent"))
     assert rc == 0
     assert not nft_table_exists(net_cli.table)
 

@@ -117,7 +117,7 @@ while True:
 def udp_ask(host: str, port: int, payload: bytes) -> bytes:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(1)
-        for _ in range(10):
+        for _i in range(10):
             s.sendto(payload, (host, port))
             with contextlib.suppress(TimeoutError):
                 return s.recvfrom(2048)[0]
@@ -193,7 +193,7 @@ def test_publish_all_uses_exposed_ports(net_cli: NetCli, oci_builder):
 
     config = busybox_config()
     config["config"]["ExposedPorts"] = {"80/tcp": {}, "5353/udp": {}}
-    ref, _ = oci_builder.push("exposer:1", layers=[busybox_rootfs()], config=config)
+    ref, _layout = oci_builder.push("exposer:1", layers=[busybox_rootfs()], config=config)
     # The image's EXPOSE plus --expose, each on a random host port.
     net_cli.start("--name", "pall", "-P", "--expose", "8080", ref, *HTTPD)
     lines = sorted(net_cli("port", "pall", check=True).stdout.splitlines())

@@ -106,7 +106,7 @@ def test_ipv6_host_addresses_answer_through_the_relay(net_cli: NetCli, remote_ho
     assert f"dport {p1}" not in nft_table_text(net_cli.table)
     # Several connections at once, each relayed in full.
     outs = [subprocess.Popen(["curl", "-gsS", "--max-time", "5", f"http://[::1]:{p1}/passwd"], stdout=subprocess.PIPE)
-            for _ in range(5)]
+            for _i in range(5)]
     bodies = [o.communicate()[0] for o in outs]
     assert len(set(bodies)) == 1 and b"root:" in bodies[0]
     # Stop: listeners gone; start: back; rm: gone.
@@ -130,7 +130,7 @@ def test_udp_on_ipv6_loopback(net_cli: NetCli):
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
             s.settimeout(1)
             for payload in (b"one", b"two"):
-                for _ in range(10):
+                for _i in range(10):
                     s.sendto(payload, ("::1", port))
                     with contextlib.suppress(TimeoutError):
                         assert s.recvfrom(2048)[0] == b"echo:" + payload

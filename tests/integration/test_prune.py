@@ -32,7 +32,7 @@ def _stored_bytes(root: str) -> int:
 
 
 def test_system_prune_removes_only_unused_things_and_reports_the_bytes_freed(cli, busybox_image, oci_builder):
-    old_ref, _ = oci_builder.push("prune/app:v1", [[File("old.bin", os.urandom(70_000))]], {})
+    old_ref, _layout = oci_builder.push("prune/app:v1", [[File("old.bin", os.urandom(70_000))]], {})
     cli("pull", "-q", old_ref, check=True)
     oci_builder.push("prune/app:v1", [[File("new.bin", os.urandom(30_000))]], {})
     cli("pull", "-q", old_ref, check=True)  # the first image is now dangling

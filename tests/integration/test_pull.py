@@ -110,7 +110,7 @@ def test_shared_layer_unpacked_once(engine_config, oci_builder, blob_gets):
     ref_a, built_a = oci_builder.push("shared/a:v1", [base, [File("a.txt", "a")]], {})
     ref_b, built_b = oci_builder.push("shared/b:v1", [base, [File("b.txt", "b"), Whiteout("etc/os-release")]], {})
     assert built_a.images[0].diff_ids[0] == built_b.images[0].diff_ids[0]
-    store, rec_a, _ = do_pull(engine_config, ref_a)
+    store, rec_a, _progress = do_pull(engine_config, ref_a)
     store, rec_b, lines = do_pull(engine_config, ref_b)
     assert lines[1].endswith(": Already exists") and lines[2].endswith(": Pull complete")
     dirs_a, dirs_b = store.layer_dirs(rec_a), store.layer_dirs(rec_b)
@@ -140,9 +140,9 @@ def test_multi_arch_index_picks_host_platform(engine_config, oci_builder, fmt):
     assert record.config["architecture"] == "amd64"
     # The recorded digest is the index's, as with Docker.
     assert record.repo_digests[0].endswith(lines[-2].split(" ")[1])
-    store, arm, _ = do_pull(engine_config, ref, platform="linux/arm64")
+    store, arm, _progress = do_pull(engine_config, ref, platform="linux/arm64")
     assert arm.config["architecture"] == "arm64"
-    _s, arm7, _ = do_pull(engine_config, ref, platform="linux/arm/v7")
+    _s, arm7, _progress = do_pull(engine_config, ref, platform="linux/arm/v7")
     assert arm7.config.get("variant") == "v7"
     with pytest.raises(UnsupportedError, match=r"linux/riscv64.*offered: linux/arm64/v8, linux/amd64"):
         do_pull(engine_config, ref, platform="linux/riscv64")
@@ -150,18 +150,18 @@ def test_multi_arch_index_picks_host_platform(engine_config, oci_builder, fmt):
 
 @pytest.mark.parametrize("compression", ["zstd", "none"])
 def test_compressions(engine_config, oci_builder, compression):
-    ref, _ = oci_builder.push(
+    ref, _layout = oci_builder.push(
         f"comp/{compression}:v1", [[File("hello", "world"), Symlink("s", "hello")]], {}, compression=compression
     )
-    store, record, _ = do_pull(engine_config, ref)
+    store, record, _progress = do_pull(engine_config, ref)
     (layer,) = store.layer_dirs(record)
     with open(os.path.join(layer, "hello")) as f:
         assert f.read() == "world"
 
 
 def test_docker_schema2_format(engine_config, oci_builder):
-    ref, _ = oci_builder.push("fmt/v2s2:v1", [[File("x", "y")]], {"config": {"Cmd": ["x"]}}, fmt="v2s2")
-    _store, record, _ = do_pull(engine_config, ref)
+    ref, _layout = oci_builder.push("fmt/v2s2:v1", [[File("x", "y")]], {"config": {"Cmd": ["x"]}}, fmt="v2s2")
+    _store, record, _progress = do_pull(engine_config, ref)
     assert record.config["config"]["Cmd"] == ["x"]
 
 
@@ -262,8 +262,8 @@ def test_layers_stack_as_overlay_lowerdirs(engine_config, oci_builder, tmp_path)
 
     base = [Dir("etc"), File("etc/a", "a"), File("etc/b", "b"), Dir("opt"), File("opt/old", "old")]
     top = [Whiteout("etc/a"), Opaque("opt"), Dir("opt"), File("opt/new", "new")]
-    ref, _ = oci_builder.push("overlay/img:v1", [base, top], {})
-    store, record, _ = do_pull(engine_config, ref)
+    ref, _layout = oci_builder.push("overlay/img:v1", [base, top], {})
+    store, record, _progress = do_pull(engine_config, ref)
     lower = ":".join(reversed(store.layer_dirs(record)))  # overlayfs wants the top layer first
     merged, upper, work = (tmp_path / n for n in ("m", "u", "w"))
     for d in (merged, upper, work):

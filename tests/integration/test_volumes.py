@@ -35,7 +35,7 @@ def _volume_names(cli: Cli, *filters: str) -> list[str]:
 def _image_with(oci_builder, name: str, entries: list, volumes: list[str]) -> str:
     config = busybox_config()
     config["config"]["Volumes"] = {v: {} for v in volumes}
-    ref, _ = oci_builder.push(f"voltest/{name}:v1", [busybox_rootfs(), entries], config)
+    ref, _layout = oci_builder.push(f"voltest/{name}:v1", [busybox_rootfs(), entries], config)
     return ref
 
 
@@ -296,7 +296,7 @@ def test_mount_over_proc_is_refused(cli, bb, tmp_path):
 
 
 def test_concurrent_creates_and_runs_share_one_volume(cli, bb):
-    def create(_):
+    def create(_index):
         return cli("volume", "create", "shared")
 
     def run(i):

@@ -19,7 +19,7 @@ def _writer(directory: str, n: int) -> None:
 
 
 def test_concurrent_writers_never_interleave_or_lose_lines(tmp_path):
-    procs = [multiprocessing.Process(target=_writer, args=(str(tmp_path), 300)) for _ in range(4)]
+    procs = [multiprocessing.Process(target=_writer, args=(str(tmp_path), 300)) for _i in range(4)]
     for p in procs:
         p.start()
     for p in procs:

@@ -276,7 +276,7 @@ def test_crash_leftovers_are_swept(service):
 def _create_many(root: str, name: str, n: int) -> list[str]:
     config = EngineConfig(root=root)
     svc = VolumeService(config, EventJournal(os.path.join(root, "events")))
-    return [svc.create(name).created_at + svc.create().name for _ in range(n)]
+    return [svc.create(name).created_at + svc.create().name for _i in range(n)]
 
 
 def test_concurrent_creators_agree(service):

@@ -48,8 +48,8 @@ def host_config_network_fields(args: argparse.Namespace) -> dict[str, Any]:
 
     expose = []
     for item in getattr(args, "expose", []):
-        port, _, proto = item.partition("/")
-        first, _, last = port.partition("-")
+        port, _sep, proto = item.partition("/")
+        first, _sep, last = port.partition("-")
         try:
             lo, hi = int(first), int(last or first)
         except ValueError:
@@ -93,7 +93,7 @@ def _row(doc: dict, trunc: bool) -> dict[str, Any]:
 def cmd_create(engine: Engine, args: argparse.Namespace) -> int:
     labels = {}
     for item in args.label:
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         labels[key] = value
     doc = _service(engine).create(args.name, subnet=args.subnet or "", gateway=args.gateway or "", labels=labels,
                                   internal=args.internal, driver=args.driver)
@@ -104,7 +104,7 @@ def cmd_create(engine: Engine, args: argparse.Namespace) -> int:
 def cmd_ls(engine: Engine, args: argparse.Namespace) -> int:
     docs = _service(engine).list()
     for f in args.filter:
-        key, _, value = f.partition("=")
+        key, _sep, value = f.partition("=")
         if key == "name":
             docs = [d for d in docs if value in d["Name"]]
         elif key == "id":
@@ -112,7 +112,7 @@ def cmd_ls(engine: Engine, args: argparse.Namespace) -> int:
         elif key == "driver":
             docs = [d for d in docs if d["Driver"] == value]
         elif key == "label":
-            k, _, v = value.partition("=")
+            k, _sep, v = value.partition("=")
             docs = [d for d in docs if k in d.get("Labels", {}) and (not v or d["Labels"][k] == v)]
         else:
             raise InvalidArgument(f"invalid filter '{key}'")

@@ -55,7 +55,8 @@ def render(rows: list[dict[str, Any]], columns: Sequence[tuple[str, str]], fmt: 
     or a bare template (one line per row, no header).
     """
     if fmt in (None, "", "table"):
-        return render_table([h for h, _ in columns], [[_as_text(r.get(k, "")) for _, k in columns] for r in rows])
+        headers = [header for header, _key in columns]
+        return render_table(headers, [[_as_text(r.get(k, "")) for _header, k in columns] for r in rows])
     if fmt == "json":
         return "\n".join(json.dumps(r, separators=(",", ":")) for r in rows)
     if fmt.startswith("table "):

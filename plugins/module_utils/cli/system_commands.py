@@ -194,7 +194,7 @@ def render_df_verbose(usage) -> str:
     image_rows = []
     for image in usage.images:
         for tag in image.repo_tags or ["<none>:<none>"]:
-            repository, _, tag_name = tag.rpartition(":")
+            repository, _sep, tag_name = tag.rpartition(":")
             image_rows.append([repository, tag_name, image.id.split(":")[-1][:12],
                                human_duration(now - parse_rfc3339(image.created)) + " ago", human_size(image.size),
                                human_size(image.shared_size), human_size(image.unique_size), str(image.containers)])

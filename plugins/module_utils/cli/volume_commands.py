@@ -38,7 +38,7 @@ def mounts_from_args(args: argparse.Namespace) -> list:
 def _labels(items: list[str]) -> dict[str, str]:
     labels = {}
     for item in items:
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         if not key:
             raise InvalidArgument(f"invalid label '{item}'")
         labels[key] = value

@@ -94,7 +94,7 @@ def save(store: ImageStore, images: list[tuple[ImageRecord, list[str]]], out: Bi
                 written.add(config_name)
             manifest.append({"Config": config_name, "RepoTags": list(tags), "Layers": layers})
             for tag in tags:
-                repo, _, tag_name = tag.rpartition(":")
+                repo, _sep, tag_name = tag.rpartition(":")
                 repositories.setdefault(repo, {})[tag_name] = record.id.partition(":")[2]
         _add_bytes(tar, "manifest.json", json.dumps(manifest, separators=(",", ":")).encode())
         if repositories:
@@ -222,7 +222,7 @@ def _json_or_shell(value: str) -> list[str]:
 def apply_changes(container_config: dict, changes: list[str]) -> dict:
     """Docker's ``import --change`` subset: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME."""
     for change in changes:
-        key, _, value = change.strip().partition(" ")
+        key, _sep, value = change.strip().partition(" ")
         key = key.upper()
         if key not in _CHANGE_KEYS:
             raise InvalidArgument(f"{key} is not a valid change command")
@@ -232,7 +232,7 @@ def apply_changes(container_config: dict, changes: list[str]) -> dict:
         elif key == "ENV":
             name, sep, val = value.partition("=")
             if not sep:
-                name, _, val = value.partition(" ")
+                name, _sep, val = value.partition(" ")
             env = [e for e in container_config.get("Env") or [] if e.partition("=")[0] != name]
             container_config["Env"] = [*env, f"{name}={val.strip()}"]
         elif key == "WORKDIR":
@@ -242,7 +242,7 @@ def apply_changes(container_config: dict, changes: list[str]) -> dict:
         elif key == "STOPSIGNAL":
             container_config["StopSignal"] = value
         elif key == "LABEL":
-            name, _, val = value.partition("=")
+            name, _sep, val = value.partition("=")
             container_config.setdefault("Labels", {})[name.strip()] = val.strip().strip('"')
         elif key == "EXPOSE":
             for port in value.split():

@@ -449,7 +449,7 @@ class LayerUnpacker:
             os.close(tfd)
 
     def _whiteout(self, rel: str, base: str) -> None:
-        pfd, _ = _safepath.open_parent(self.root_fd, rel)
+        pfd, _name = _safepath.open_parent(self.root_fd, rel)
         try:
             if base == WHITEOUT_OPAQUE:
                 # Mark the directory itself opaque; position in the tar does not matter.

@@ -245,7 +245,7 @@ def _resolve_manifest(client: RegistryClient, ref: Reference, wanted: Platform):
     if media in _INDEX_TYPES:
         desc = choose_manifest(doc, wanted)
         child_digest = desc["digest"]
-        body, header_type, _ = client.get_manifest(repo, child_digest)
+        body, header_type, _digest = client.get_manifest(repo, child_digest)
         _verify(body, child_digest, f"manifest {child_digest} of {ref}")
         doc = _parse_json(body, f"manifest {child_digest}")
         media = _media_type(doc, header_type or desc.get("mediaType", ""))

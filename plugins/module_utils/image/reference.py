@@ -84,7 +84,7 @@ class Reference:
 def validate_digest(digest: str) -> str:
     if not _DIGEST_RE.match(digest):
         raise InvalidArgument(f"invalid digest format: {digest!r}")
-    algo, _, hexpart = digest.partition(":")
+    algo, _sep, hexpart = digest.partition(":")
     expected = DIGEST_HEX_LENGTHS.get(algo)
     if expected is None:
         raise InvalidArgument(f"unsupported digest algorithm: {digest!r}")
@@ -117,7 +117,7 @@ def parse_reference(text: str) -> Reference:
         raise InvalidArgument(f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
     digest: str | None = None
     if "@" in text:
-        text, _, digest = text.rpartition("@")
+        text, _sep, digest = text.rpartition("@")
         if not text:
             raise InvalidArgument(f"invalid reference format: {original!r} has no repository name")
         validate_digest(digest)
@@ -163,6 +163,6 @@ def split_host_port(host: str) -> tuple[str, int | None]:
         hostname, rest = host[1:end], host[end + 1 :]
         return hostname, int(rest[1:]) if rest.startswith(":") else None
     if host.count(":") == 1:
-        hostname, _, port = host.partition(":")
+        hostname, _sep, port = host.partition(":")
         return hostname, int(port) if port.isdigit() else None
     return host, None

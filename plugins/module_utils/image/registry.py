@@ -137,7 +137,7 @@ _CHALLENGE_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 def parse_www_authenticate(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="...",service="...",scope="..."`` -> ("bearer", {...})."""
-    scheme, _, rest = header.strip().partition(" ")
+    scheme, _sep, rest = header.strip().partition(" ")
     params = {
         m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _CHALLENGE_RE.finditer(rest)
     }
@@ -448,7 +448,7 @@ class RegistryClient:
         ep = self.endpoint
         url = url or f"{ep.scheme}://{ep.host}{ep.path_prefix}{path}"
         headers = dict(headers or {})
-        for _ in range(3):
+        for _i in range(3):
             auth = self.auth.header_for(self, ep.host, scope)
             if auth:
                 headers["Authorization"] = auth

@@ -28,7 +28,7 @@ class DirectoryWatch:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until something changed (True) or ``timeout`` seconds passed (False)."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
+        ready, _writable, _exceptional = select.select([self.fd], [], [], timeout)
         if not ready:
             return False
         try:

@@ -40,7 +40,7 @@ def _fs_log(fd: int) -> str:
     """The kernel's error messages for a filesystem context (``e overlay: ...`` lines)."""
     lines = []
     try:
-        for _ in range(8):
+        for _i in range(8):
             lines.append(os.read(fd, 512).decode(errors="replace").strip())
     except OSError:
         pass

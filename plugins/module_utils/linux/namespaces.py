@@ -61,7 +61,7 @@ def join(pid: int, names: list[str] | tuple[str, ...]) -> None:
         for fd, name in sorted(fds, key=lambda p: p[1] == "mount"):
             libc.setns(fd, NAMESPACE_FLAGS[name])
     finally:
-        for fd, _ in fds:
+        for fd, _name in fds:
             os.close(fd)
 
 

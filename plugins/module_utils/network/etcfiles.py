@@ -80,7 +80,7 @@ def parse_extra_host(item: str) -> tuple[str, str]:
     from ..errors import InvalidArgument
 
     sep = "=" if "=" in item else ":"
-    name, _, ip = item.partition(sep)
+    name, _sep, ip = item.partition(sep)
     ip = ip.strip("[]")
     if not name or not ip:
         raise InvalidArgument(f"invalid argument {item!r} for \"--add-host\" flag: bad format for add-host")

@@ -67,7 +67,7 @@ def _payload(protocol: str, name: str) -> dict:
 
 
 def _prefix(cidr: str) -> dict:
-    addr, _, length = cidr.partition("/")
+    addr, _sep, length = cidr.partition("/")
     return {"prefix": {"addr": addr, "len": int(length)}}
 
 

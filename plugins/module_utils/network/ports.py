@@ -48,7 +48,7 @@ def _port_range(text: str, what: str) -> tuple[int, int]:
 
 def split_port_key(key: str) -> tuple[int, str]:
     """ "80/tcp" -> (80, "tcp"); a bare "80" is tcp."""
-    port, _, proto = key.partition("/")
+    port, _sep, proto = key.partition("/")
     proto = (proto or "tcp").lower()
     if proto not in PROTOCOLS:
         raise InvalidArgument(f"invalid proto: {proto}")
@@ -60,7 +60,7 @@ def split_port_key(key: str) -> tuple[int, str]:
 
 def parse_publish(spec: str) -> dict[str, list[dict[str, str]]]:
     """One ``-p`` value -> PortBindings entries."""
-    text, _, proto = spec.partition("/")
+    text, _sep, proto = spec.partition("/")
     proto = (proto or "tcp").lower()
     if proto not in PROTOCOLS:
         raise InvalidArgument(f"invalid proto: {proto}")

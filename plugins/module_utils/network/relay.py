@@ -102,7 +102,7 @@ class Relay:
     # --- UDP ---
     def _datagram(self, listener: RelayListener, _mask: int) -> None:
         now = time.monotonic()
-        for _ in range(64):  # bounded: other containers' I/O shares the loop
+        for _i in range(64):  # bounded: other containers' I/O shares the loop
             try:
                 data, addr = listener.sock.recvfrom(65535)
             except (BlockingIOError, InterruptedError):
@@ -135,7 +135,7 @@ class _Flow:
         relay.loop.watch_fd(self.sock.fileno(), selectors.EVENT_READ, self.on_reply)
 
     def on_reply(self, _mask: int) -> None:
-        for _ in range(64):
+        for _i in range(64):
             try:
                 data = self.sock.recv(65535)
             except (BlockingIOError, InterruptedError):

@@ -430,7 +430,7 @@ class NetworkService:
             start = random.randrange(len(candidates))
             candidates = candidates[start:] + candidates[:start]
         elif "-" in spec:
-            lo_s, _, hi_s = spec.partition("-")
+            lo_s, _sep, hi_s = spec.partition("-")
             candidates = list(range(int(lo_s), int(hi_s) + 1))
         else:
             port = int(spec)
@@ -780,7 +780,7 @@ class NetworkService:
             doc = self._find(state, network)
             entry = state["containers"].get(record.id)
             attached = entry is not None and doc["Id"] in entry["endpoints"]
-            configured = any(d["Id"] == doc["Id"] for d, _ in self.desired_networks(record, state))
+            configured = any(d["Id"] == doc["Id"] for d, _settings in self.desired_networks(record, state))
             if not attached and not configured and not force:
                 raise Conflict(f"container {record.id} is not connected to network {doc['Name']}")
             state["attach"].setdefault(record.id, {})[doc["Name"]] = None

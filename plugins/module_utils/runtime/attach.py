@@ -105,7 +105,7 @@ def _loop(conn: protocol.Connection, stdin_fd: int | None, stdout_fd: int, stder
                 if message.get("ok") is False:
                     raise EngineError(message.get("error") or "attach failed")
         readable = [conn.fileno()] + ([stdin_fd] if stdin_fd is not None else [])
-        ready, _, _ = select.select(readable, [], [])
+        ready, _writable, _exceptional = select.select(readable, [], [])
         if stdin_fd is not None and stdin_fd in ready:
             data = os.read(stdin_fd, 1 << 16)
             if not data:
@@ -184,7 +184,7 @@ def relay_terminal(master: int, pid: int, stdin_fd: int | None, detach_keys: byt
             saved = signal.signal(signal.SIGWINCH, resize)
         while True:
             readable = [master] + ([stdin_fd] if stdin_fd is not None else [])
-            ready, _, _ = select.select(readable, [], [])
+            ready, _writable, _exceptional = select.select(readable, [], [])
             if master in ready:
                 try:
                     data = os.read(master, 1 << 16)

@@ -201,7 +201,7 @@ def _check_cpuset(value: str) -> None:
     ncpu = os.cpu_count() or 1
     try:
         for part in value.split(","):
-            lo, _, hi = part.partition("-")
+            lo, _sep, hi = part.partition("-")
             first, last = int(lo), int(hi or lo)
             if first > last or last >= ncpu or first < 0:
                 raise ValueError

@@ -208,7 +208,7 @@ def _spawn(make_context, steps: list, parent_hooks: Sequence[Callable[[int], Non
         os.close(report_r)
     if report:
         wait(proc)
-        kind, _, message = report.partition(b"\0")
+        kind, _sep, message = report.partition(b"\0")
         text = message.decode(errors="replace")
         if kind == init.NOT_FOUND:
             raise CommandNotFound(text)
@@ -239,7 +239,7 @@ def wait(proc: ContainerProcess) -> int:
     """
     if proc.exit_code is None:
         try:
-            _, status = os.waitpid(proc.pid, 0)
+            _pid, status = os.waitpid(proc.pid, 0)
         except ChildProcessError:
             raise EngineError(f"process {proc.pid} is not a child of this process") from None
         _record_exit(proc, status)

@@ -196,7 +196,7 @@ def parse_mount_flag(text: str) -> Mount:
             if key == "volume-driver" and value != "local":
                 raise UnsupportedError(f"volume driver {value!r} is not supported (only local)")
             if key == "volume-label":
-                name, _, val = value.partition("=")
+                name, _sep, val = value.partition("=")
                 opts[f"label.{name}"] = val
     elif kind == "tmpfs":
         if source:
@@ -218,7 +218,7 @@ def parse_mount_flag(text: str) -> Mount:
 
 def parse_tmpfs_flag(text: str) -> Mount:
     """``--tmpfs /path[:opt,opt=value]`` (mount(8) tmpfs options)."""
-    target, _, option_text = text.partition(":")
+    target, _sep, option_text = text.partition(":")
     target = _container_path(target, "tmpfs")
     opts: dict[str, str] = {"origin": "tmpfs-flag"}
     read_only = False
@@ -451,7 +451,7 @@ class VolumeService:
                         _check_bind_source(mount)
                     elif mount.type == "volume":
                         labels = {k[len("label."):]: v for k, v in mount.options.items() if k.startswith("label.")}
-                        volume, _ = self._create_locked(mount.source or None, labels)
+                        volume, _created = self._create_locked(mount.source or None, labels)
                         mount.source = volume.name
                         ref = os.path.join(self._dir(volume.name), "refs", record.id)
                         os.close(os.open(ref, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))

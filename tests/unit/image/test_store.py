@@ -64,7 +64,7 @@ def test_retag_moves_tag_and_ambiguous_prefix(tmp_path):
     store = ImageStore(str(tmp_path / "images"))
     ids = set()
     for i in range(40):  # enough images that some share a first hex digit
-        rec, _ = add_image(store, f"img:{i}", f"2024-01-{1 + i % 28:02d}T00:00:00Z", f"p{i}")
+        rec, _created = add_image(store, f"img:{i}", f"2024-01-{1 + i % 28:02d}T00:00:00Z", f"p{i}")
         ids.add(rec.id)
     first = sorted(ids)[0][7]
     if sum(1 for i in ids if i[7] == first) > 1:
@@ -79,8 +79,8 @@ def test_retag_moves_tag_and_ambiguous_prefix(tmp_path):
 
 def test_tag_name_beats_id_prefix(tmp_path):
     store = ImageStore(str(tmp_path / "images"))
-    rec, _ = add_image(store, "x", "2024-01-01T00:00:00Z", "x")
-    other, _ = add_image(store, rec.id[7:13], "2024-01-01T00:00:00Z", "y")
+    rec, _created = add_image(store, "x", "2024-01-01T00:00:00Z", "x")
+    other, _created = add_image(store, rec.id[7:13], "2024-01-01T00:00:00Z", "y")
     assert store.lookup(rec.id[7:13]).id == other.id
 
 

@@ -46,7 +46,12 @@ def test_empty_path_entry_means_cwd(tmp_path, monkeypatch):
 
 def test_default_path_when_unset(monkeypatch):
     seen = []
-    monkeypatch.setattr(os, "stat", lambda p: seen.append(p) or (_ for _ in ()).throw(FileNotFoundError()))
+
+    def missing(path):
+        seen.append(path)
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "stat", missing)
     with pytest.raises(init.ExecFailed):
         init.lookup_executable("x", None)
     assert seen[0] == "/usr/local/sbin/x" and seen[-1] == "/bin/x"

@@ -34,7 +34,7 @@ class Loop:
             self.selector.unregister(fd)
 
     def spin(self, until, rounds: int = 2000) -> None:
-        for _ in range(rounds):
+        for _i in range(rounds):
             for key, mask in self.selector.select(0.01):
                 key.data(mask)
             if until():
@@ -54,7 +54,7 @@ def echo_server(kind: int = socket.SOCK_STREAM):
         server.listen()
 
         def serve_tcp():
-            conn, _ = server.accept()
+            conn, _addr = server.accept()
             with conn:
                 while data := conn.recv(65536):
                     conn.sendall(data)

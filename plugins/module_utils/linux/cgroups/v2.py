@@ -175,7 +175,7 @@ class V2Cgroup(ContainerCgroup):
             rd = wr = 0
             for line in text.splitlines():
                 for item in line.split()[1:]:
-                    key, _, value = item.partition("=")
+                    key, _sep, value = item.partition("=")
                     if key == "rbytes":
                         rd += int(value)
                     elif key == "wbytes":
