@@ -9,7 +9,7 @@ import subprocess
 from tests.integration.helpers import REPO, VENV_BIN, ansible_env
 
 MODULES = ("pycontainer", "pycontainer_image", "pycontainer_info", "pycontainer_prune", "pycontainer_network",
-           "pycontainer_events", "pycontainer_volume")
+           "pycontainer_events", "pycontainer_volume", "pycontainer_exec", "pycontainer_login")
 
 
 def _run(*args: str, cwd: str = REPO, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -122,20 +122,24 @@ def test_exec_module_check_mode_detach_and_refusals(running):
         assert rc != 0 and stopped["msg"].endswith("is not running"), stopped
 
 
-def _run_examples(module: str, cli: Cli, tmp_path) -> subprocess.CompletedProcess:
-    """The module's EXAMPLES as one play on localhost, the engine options set through the action group."""
+def _run_examples(module: str, cli: Cli, tmp_path, replace: dict[str, str] | None = None,
+                  *extra: str) -> subprocess.CompletedProcess:
+    """The module's EXAMPLES as one play on localhost, the engine options set through the action group
+    (``replace``: placeholders of the examples, such as a registry name, by what the test has)."""
     import ast
 
     with open(os.path.join(REPO, "plugins", "modules", f"{module}.py")) as f:
         tree = ast.parse(f.read())
     examples = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
                     and getattr(node.targets[0], "id", None) == "EXAMPLES")
+    for placeholder, value in (replace or {}).items():
+        examples = examples.replace(placeholder, value)
     play = [{"hosts": "localhost", "gather_facts": False,
              "module_defaults": {"group/pycontainer.engine.pycontainer": {"root": cli.root, "config": cli.config}},
              "tasks": yaml.safe_load(examples)}]
     playbook = tmp_path / f"{module}_examples.yml"
     playbook.write_text(yaml.safe_dump(play))
-    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), str(playbook)], cwd=REPO,
+    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), str(playbook), *extra], cwd=REPO,
                           env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -146,3 +150,72 @@ def test_exec_module_examples_run(cli, tmp_path):
         assert "hello from " in proc.stdout
     finally:
         cli("rm", "-f", "app")
+
+
+# --- pycontainer_login ------------------------------------------------------------------------------------
+
+USER, PASSWORD = "deploy", "Pa55-w0rd-for-tests"
+
+
+@pytest.fixture
+def auth_registry(tmp_path):
+    """A real docker-registry with htpasswd (Basic) auth on a free loopback port."""
+    from tests.fixtures.registry import Registry, RegistryOptions, free_port
+    from tests.integration.test_image_auth import bcrypt_hash
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"{USER}:{bcrypt_hash(PASSWORD)}\n")
+    reg = Registry(str(tmp_path / "authreg"), free_port(),
+                   options=RegistryOptions(auth="htpasswd", htpasswd_path=str(htpasswd)))
+    os.makedirs(reg.state_dir)
+    reg.start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+def test_login_module_checks_stores_is_idempotent_and_logs_out(auth_registry, cli):
+    auth_file = os.path.join(cli.root, "auth.json")
+    login = {"registry_url": f"http://{auth_registry.host}/", "username": USER, "password": PASSWORD}
+    rc, wrong = adhoc("pycontainer_login", _args(cli, **{**login, "password": "not-it"}), "--check")
+    assert rc != 0 and "not-it" not in json.dumps(wrong) and not os.path.exists(auth_file), wrong
+    rc, check = adhoc("pycontainer_login", _args(cli, **login), "--check")
+    assert rc == 0 and check["changed"] is True and check["actions"] == [f"Logged into {auth_registry.host}"]
+    assert not os.path.exists(auth_file)  # check mode stored nothing
+    rc, first = adhoc("pycontainer_login", _args(cli, **login))
+    assert rc == 0 and first["changed"] is True and first["registry"] == auth_registry.host, first
+    assert first["login_result"] == {"Status": "Login Succeeded"} and PASSWORD not in json.dumps(first)
+    with open(auth_file) as f:
+        assert list(json.load(f)["auths"]) == [auth_registry.host]
+    # The CLI sees the same login: pushing to the auth registry works without credentials on the command line.
+    cli("pull", "-q", "busybox", check=True)
+    cli("tag", "busybox", f"{auth_registry.host}/mine/busybox:1", check=True)
+    cli("push", f"{auth_registry.host}/mine/busybox:1", check=True)
+    rc, again = adhoc("pycontainer_login", _args(cli, **login))
+    assert rc == 0 and again["changed"] is False and "login_result" not in again
+    rc, reauth = adhoc("pycontainer_login", _args(cli, reauthorize=True, **login))
+    assert rc == 0 and reauth["changed"] is False and reauth["login_result"]["Status"] == "Login Succeeded"
+    # Another password for the same registry is checked (and refused) before anything is stored.
+    rc, refused = adhoc("pycontainer_login", _args(cli, **{**login, "password": "changed"}))
+    assert rc != 0 and "changed" not in json.dumps(refused.get("msg", ""))
+    rc, out_check = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, state="absent"),
+                          "--check")
+    assert rc == 0 and out_check["changed"] is True
+    with open(auth_file) as f:
+        assert auth_registry.host in json.load(f)["auths"]
+    rc, out = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, state="absent"))
+    assert rc == 0 and out["changed"] is True and out["actions"] == [f"Removed credentials for {auth_registry.host}"]
+    rc, out_again = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, state="absent"))
+    assert rc == 0 and out_again["changed"] is False
+    rc, missing = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, username=USER))
+    assert rc != 0 and "password" in missing["msg"]
+
+
+def test_login_module_examples_run_and_hide_the_password(auth_registry, engine_root, tmp_path):
+    config = write_engine_config(str(tmp_path / "engine.json"), auth_registry.host)
+    cli = Cli(root=str(engine_root), config=config)
+    proc = _run_examples("pycontainer_login", cli, tmp_path, {"registry.example.com:5000": auth_registry.host},
+                         "-e", f"registry_password={PASSWORD}", "-v")
+    assert proc.returncode == 0 and "changed=2" in proc.stdout, proc.stdout + proc.stderr
+    assert PASSWORD not in proc.stdout + proc.stderr

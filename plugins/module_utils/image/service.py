@@ -105,8 +105,9 @@ class ImageService:
         self.events.record("image", "push", ref.familiar, {"name": ref.familiar})
         return digest
 
-    def login(self, server: str | None, username: str, password: str) -> str:
-        """Check the credentials against the registry, then store them. Returns the file key."""
+    def login(self, server: str | None, username: str, password: str, store: bool = True) -> str:
+        """Check the credentials against the registry, then store them (unless ``store`` is false: a module's
+        check mode). Returns the file key."""
         from .auth import DOCKER_HUB_KEY, auth_file_path, registry_host, server_key, store_credentials
         from .registry import Authenticator, RegistryClient, endpoints_for
 
@@ -125,7 +126,8 @@ class ImageService:
         auth = Authenticator(credentials=lambda _host: (username, password))
         with RegistryClient(endpoint, auth=auth) as client:
             client.check_login()
-        store_credentials(auth_file_path(self.config), key, username, password)
+        if store:
+            store_credentials(auth_file_path(self.config), key, username, password)
         return key
 
     def logout(self, server: str | None) -> tuple[str, bool]:
