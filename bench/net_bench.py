@@ -27,7 +27,8 @@ REQUEST = b"GET /hostname HTTP/1.0\r\nHost: bench\r\n\r\n"
 
 
 def cli(root: str, config: str, *args: str) -> str:
-    proc = subprocess.run([PYCONTAINER, "--root", root, "--config", config, *args], capture_output=True, text=True)
+    proc = subprocess.run([PYCONTAINER, "--root", root, "--config", config, *args], capture_output=True, text=True,
+                          check=False)
     if proc.returncode:
         raise SystemExit(f"pycontainer {' '.join(args)}: {proc.stderr.strip()}")
     return proc.stdout
@@ -67,14 +68,15 @@ def throughput(host: str, port: int, seconds: float = 3.0, clients: int = 4) -> 
 
 
 def host_address() -> str:
-    out = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.1"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.1"], capture_output=True, text=True,
+                         check=False).stdout
     words = out.split()
     return words[words.index("src") + 1]
 
 
 def docker_side_by_side(registry: str, base: float) -> None:
     """The same container under Docker (its userland proxy answers at 127.0.0.1), when a daemon runs."""
-    if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
+    if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
         print("docker: no running daemon, no side-by-side figure")
         return
     image = f"{registry}/library/busybox:latest"
@@ -87,7 +89,7 @@ def docker_side_by_side(registry: str, base: float) -> None:
         rate = statistics.median(throughput("127.0.0.1", 18080) for _i in range(3))
         print(f"{'docker 127.0.0.1:18080':28s} {rate:8.0f} req/s  ({rate / base * 100:5.1f}% of our direct)")
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
 
 
 def main() -> None:
@@ -147,7 +149,8 @@ def main() -> None:
     finally:
         subprocess.run([PYCONTAINER, "--root", root, "--config", config, "rm", "-f",
                         *subprocess.run([PYCONTAINER, "--root", root, "--config", config, "ps", "-aq"],
-                                        capture_output=True, text=True).stdout.split()], capture_output=True)
+                                        capture_output=True, text=True, check=False).stdout.split()],
+                       capture_output=True, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -123,7 +123,8 @@ def main() -> int:
         print(f"rm -f of {len(ids)} running containers: {time.perf_counter() - start:.2f} s")
 
         if not args.skip_docker and shutil.which("docker"):
-            if subprocess.run(["docker", "image", "inspect", "busybox"], capture_output=True).returncode == 0:
+            if subprocess.run(["docker", "image", "inspect", "busybox"], capture_output=True,
+                              check=False).returncode == 0:
                 samples = [timed(["docker", "run", "--rm", "--network", "none", "busybox", "true"])
                            for _i in range(args.runs)]
                 print(f"docker run --rm busybox true, --network none: {summary(samples)}")
@@ -135,8 +136,8 @@ def main() -> int:
             print("docker: not installed (or skipped)")
     finally:
         subprocess.run([PYCONTAINER, "--root", root, "rm", "-f", *subprocess.run(
-            [PYCONTAINER, "--root", root, "ps", "-aq"], capture_output=True, text=True).stdout.split()],
-            capture_output=True)
+            [PYCONTAINER, "--root", root, "ps", "-aq"], capture_output=True, text=True, check=False).stdout.split()],
+            capture_output=True, check=False)
         registry.stop()
         time.sleep(1.5)
         shutil.rmtree(work, ignore_errors=True)

@@ -5,7 +5,8 @@ import os
 import socket
 import uuid
 
-from tests.fixtures.pytest_plugin import *  # noqa: F403
+# The fixtures are found by name: a wildcard import is how this conftest registers them.
+from tests.fixtures.pytest_plugin import *  # noqa: F403  # pylint: disable=wildcard-import,unused-wildcard-import
 from tests.leakcheck import RUN_MARKER
 
 # Marks every process this run starts, so the leak check can tell them from the rest of the machine.

@@ -144,6 +144,7 @@ class EventJournal:
                 if until_ns is None or event.get("timeNano", 0) <= until_ns:
                     yield event
 
+
 def _parse(raw: bytes) -> dict | None:
     try:
         return json.loads(raw)

@@ -68,7 +68,7 @@ def prune_containers(engine: Engine, filters: list[str] | None = None) -> Contai
     report = ContainerPruneReport()
     for record in engine.containers.list(all=True):
         if record.state.status not in PRUNABLE_STATES or not matcher.matches(record.config.created,
-                                                                              record.config.labels):
+                                                                             record.config.labels):
             continue
         size = tree_size(os.path.join(record.directory, "upper"))
         with contextlib.suppress(Conflict):  # it was started again meanwhile: not ours to remove

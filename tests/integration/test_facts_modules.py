@@ -20,8 +20,9 @@ def test_info_facts_are_numbers_and_filtered_lists(setup):
     cli, engine_args = setup
     cli("run", "--name", "web1", "--label", "tier=web", "--network", "none", "busybox", "true", check=True)
     cli("run", "--name", "db1", "--label", "tier=db", "--network", "none", "busybox", "true", check=True)
-    rc, result = adhoc("pycontainer_info", f"containers=true images=true containers_filters={{'label':'tier=web'}} "
-                                          f"{engine_args}", "--check")
+    rc, result = adhoc("pycontainer_info",
+                       f"containers=true images=true containers_filters={{'label':'tier=web'}} {engine_args}",
+                       "--check")
     assert rc == 0 and result["changed"] is False, result
     facts = result["ansible_facts"]["pycontainer"]
     assert facts["info"]["Containers"] == 2 and facts["info"]["Images"] == 1

@@ -232,7 +232,7 @@ def test_pull_while_another_removes_stays_consistent(engine_root, oci_builder):
     engine.images.pull(ref)
     engine.images.remove(ref)
     assert layer_names(engine) == set()
-    assert [n for n in os.listdir(engine.images.store.tmp_dir)] == []
+    assert os.listdir(engine.images.store.tmp_dir) == []
     with open(os.path.join(engine.images.store.root, "index.json")) as f:
         assert json.load(f)["images"] == {}
 

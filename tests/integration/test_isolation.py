@@ -90,7 +90,7 @@ def test_privileged_lifts_restrictions(lower, tmp_path):
 
 def test_no_new_privileges_and_unconfined(lower, tmp_path):
     _code, out = run(spec_for(lower, tmp_path, "cat /proc/self/status",
-                             security_opt=["no-new-privileges", "seccomp=unconfined"]))
+                              security_opt=["no-new-privileges", "seccomp=unconfined"]))
     assert status_field(out, "NoNewPrivs") == "1"
     assert status_field(out, "Seccomp") == "0"
 
@@ -118,8 +118,8 @@ def test_ulimits_are_set_and_clamped(lower, tmp_path):
 
 def test_devices_and_device_cgroup(lower, tmp_path):
     _code, out = run(spec_for(lower, tmp_path,
-                             "echo hi > /dev/mynull && echo ok; mknod /dev/blk b 7 0; head -c 1 /dev/blk; echo rc=$?",
-                             devices=["/dev/null:/dev/mynull:rw"]))
+                              "echo hi > /dev/mynull && echo ok; mknod /dev/blk b 7 0; head -c 1 /dev/blk; echo rc=$?",
+                              devices=["/dev/null:/dev/mynull:rw"]))
     assert "ok" in out, out
     if cgroups.backend().name != "v2":
         assert "Operation not permitted" in out and "rc=1" in out, out
@@ -194,7 +194,7 @@ def test_limits_visible_from_inside(lower, tmp_path):
 
 def test_pids_limit_enforced(lower, tmp_path):
     _code, out = run(spec_for(lower, tmp_path, "for i in $(seq 20); do sleep 5 & done; wait; echo done",
-                             pids_limit=5))
+                              pids_limit=5))
     assert "can't fork" in out or "Resource temporarily unavailable" in out, out
 
 

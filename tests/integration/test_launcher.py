@@ -160,7 +160,8 @@ def test_setup_failure_is_engine_error_and_leaves_nothing(tmp_path, no_orphans):
     spec = make_spec(str(tmp_path / "no-such-layer"), tmp_path, ["true"])
     with pytest.raises(EngineError) as ei:
         launcher.start(spec, None, 1, 2)
-    assert type(ei.value) is EngineError and ei.value.exit_code == 125
+    assert type(ei.value) is EngineError  # exactly, not a subclass  # pylint: disable=unidiomatic-typecheck
+    assert ei.value.exit_code == 125
     assert "overlay" in str(ei.value)
 
 
@@ -290,7 +291,7 @@ def test_restart_reuses_upper(lower, tmp_path):
 
 def test_user_groups_and_capabilities(lower, tmp_path):
     _status, out = run(make_spec(lower, tmp_path, ["sh", "-c", "id; grep Cap /proc/self/status"],
-                              uid=1000, gid=1000, additional_gids=[10]))
+                                 uid=1000, gid=1000, additional_gids=[10]))
     assert out.splitlines()[0] == "uid=1000(user) gid=1000(user) groups=10(wheel)"
     caps = dict(line.split(":\t") for line in out.splitlines()[1:])
     assert int(caps["CapEff"], 16) == 0 and int(caps["CapBnd"], 16) == DOCKER_DEFAULT_CAPS

@@ -199,7 +199,10 @@ def test_ps_filters_and_formats(cli, image):
     cli("run", "--name", "ok", "-l", "tier=web", image, "true", check=True)
     cli("run", "--name", "bad", "-l", "tier=db", image, "sh", "-c", "exit 2")
     cli("run", "-d", "--name", "up", image, "sleep", "300", check=True)
-    names = lambda *a: sorted(cli("ps", *a, "--format", "{{.Names}}", check=True).stdout.split())  # noqa: E731
+
+    def names(*a):
+        return sorted(cli("ps", *a, "--format", "{{.Names}}", check=True).stdout.split())
+
     assert names() == ["up"]
     assert names("-a") == ["bad", "ok", "up"]
     assert names("-a", "--filter", "status=exited") == ["bad", "ok"]
@@ -388,7 +391,10 @@ def test_ps_filters_before_since_network_and_refuses_what_it_cannot_check(engine
     cli("pull", "-q", busybox_image, check=True)
     for name in ("first", "second", "third"):
         cli("run", "--name", name, "--network", "none", busybox_image, "true", check=True)
-    names = lambda *f: cli("ps", "-a", *f, "--format", "{{.Names}}", check=True).stdout.split()  # noqa: E731
+
+    def names(*f):
+        return cli("ps", "-a", *f, "--format", "{{.Names}}", check=True).stdout.split()
+
     assert names("--filter", "before=third") == ["second", "first"]
     assert names("--filter", "since=first") == ["third", "second"]
     assert names("--filter", "since=first", "--filter", "before=third") == ["second"]

@@ -51,11 +51,11 @@ class NetCli(Cli):
 
 
 def nft_table_exists(table: str) -> bool:
-    return subprocess.run(["nft", "list", "table", "ip", table], capture_output=True).returncode == 0
+    return subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, check=False).returncode == 0
 
 
 def nft_table_text(table: str) -> str:
-    return subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
+    return subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True, check=False).stdout
 
 
 def links() -> set[str]:
@@ -77,7 +77,7 @@ def curl(url: str, netns: str | None = None, timeout: float = 5) -> str:
     cmd = ["curl", "-sS", "--max-time", str(timeout), "--noproxy", "*", url]
     if netns:
         cmd = ["ip", "netns", "exec", netns, *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 5)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 5, check=False)
     assert proc.returncode == 0, f"{url}: {proc.stderr}"
     return proc.stdout
 
@@ -87,14 +87,16 @@ def bridge_ports(bridge: str) -> list[str]:
 
 
 def host_interface() -> str:
-    out = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.1"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.1"], capture_output=True, text=True,
+                         check=False).stdout
     words = out.split()
     return words[words.index("dev") + 1]
 
 
 def host_address() -> str:
     """The host's primary IPv4 address (on its default-route interface), never loopback."""
-    out = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.1"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "-4", "-o", "route", "get", "192.0.2.1"], capture_output=True, text=True,
+                         check=False).stdout
     words = out.split()
     return words[words.index("src") + 1]
 

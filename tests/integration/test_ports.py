@@ -77,7 +77,7 @@ def remote_host():
             subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
         yield ns, host_ip
     finally:
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", ns], check=True)
 
 

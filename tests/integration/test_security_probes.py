@@ -147,9 +147,9 @@ def test_cap_drop_all_gives_no_capabilities(engine, busybox_image, host_file):
 
 
 def test_pids_limit_enforced(engine, busybox_image):
-    _code, out = run_in_container(engine, busybox_image, ["sh", "-c",
-                                 "echo pids.max=$(cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max "
-                                 "2>/dev/null); for i in $(seq 30); do sleep 3 & done"], pids_limit=8)
+    script = ("echo pids.max=$(cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max "
+              "2>/dev/null); for i in $(seq 30); do sleep 3 & done")
+    _code, out = run_in_container(engine, busybox_image, ["sh", "-c", script], pids_limit=8)
     assert "can't fork" in out or "Resource temporarily unavailable" in out, out
     assert parse(out).get("pids.max") == "8"
 

@@ -35,7 +35,10 @@ def test_cli_builds_only_the_named_verb_but_lists_every_verb():
 
     full = build_parser()
     lazy = build_parser(["--root", "/x", "ps", "-a"])
-    verbs = lambda p: sorted(p._subparsers._group_actions[0].choices)  # noqa: E731
+
+    def verbs(p):
+        return sorted(p._subparsers._group_actions[0].choices)
+
     assert verbs(full) == verbs(lazy)
     assert lazy.parse_args(["--root", "/x", "ps", "-a", "--format", "json"]).format == "json"
     assert build_parser(["run", "--rm", "img", "echo", "-n"]).parse_args(

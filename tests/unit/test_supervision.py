@@ -119,7 +119,10 @@ def _record(name: str, status: str = "running", code: int = 0, labels=None, **ho
 def test_ps_filters_or_within_a_key_and_across_keys():
     records = [_record("ab", labels={"tier": "web"}), _record("cd", "exited", 2, {"tier": "db"}),
                _record("ef", "exited", 0)]
-    names = lambda *items: [r.name for r in filter_containers(records, parse_filters(list(items)))]  # noqa: E731
+
+    def names(*items):
+        return [r.name for r in filter_containers(records, parse_filters(list(items)))]
+
     assert names("status=exited") == ["cd", "ef"]
     assert names("status=exited", "status=running") == ["ab", "cd", "ef"]
     assert names("status=exited", "label=tier") == ["cd"]

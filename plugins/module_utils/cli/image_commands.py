@@ -390,5 +390,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add(image_sub, ["save"], "Save one or more images to a tar archive", cmd_save, _save_args)
     _add(image_sub, ["load"], "Load an image from a tar archive or STDIN", cmd_load, _load_args)
     _add(image_sub, ["import"], "Import a tarball to create a filesystem image", cmd_import, _import_args)
-
-

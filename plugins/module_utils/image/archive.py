@@ -308,5 +308,3 @@ def images_for_save(store: ImageStore, names: list[str]) -> list[tuple[ImageReco
     if not by_id:
         raise ImageNotFound("no images to save")
     return list(by_id.values())
-
-

@@ -38,6 +38,7 @@ LayerProgress = Callable[[str, str, int, "int | None"], None]
 class _Cancelled(Exception):
     """Raised inside a download thread when the pull as a whole failed or was interrupted."""
 
+
 _ARCH_MAP = {
     "x86_64": ("amd64", None),
     "amd64": ("amd64", None),
@@ -387,6 +388,7 @@ def _fetch_layer(
         for attempt in range(_LAYER_ATTEMPTS):
             got = [0]
 
+            # got is bound per attempt through the default  # pylint: disable-next=dangerous-default-value
             def report(n: int, got: list[int] = got) -> None:
                 if cancel.is_set():
                     raise _Cancelled()

@@ -69,8 +69,7 @@ def push(
                     return _push_to(client, store, ref, record, emit)
             except RegistryError as exc:
                 last = exc
-    assert last is not None
-    raise last
+    raise last or RegistryError(f"push to {ref.domain} failed")  # last is set: endpoints is not empty
 
 
 def _push_to(client: RegistryClient, store: ImageStore, ref: Reference, record: ImageRecord, emit) -> tuple[str, int]:
@@ -86,7 +85,8 @@ def _push_to(client: RegistryClient, store: ImageStore, ref: Reference, record: 
     config_bytes = store.read_blob(record.id)
     if not client.blob_exists(repo, record.id):
         location = client.start_upload(repo)
-        assert location is not None
+        if location is None:  # start_upload returns None only for a cross-repository mount, not asked here
+            raise RegistryError(f"blob upload to {repo}: the registry gave no upload location")
         client.finish_upload(repo, location, record.id, config_bytes, len(config_bytes))
 
     manifest_bytes, media = _original_manifest(store, record, descs)
@@ -152,7 +152,8 @@ def _push_layer(client: RegistryClient, store: ImageStore, repo: str, host: str,
             emit(f"{short}: Layer already exists")
         else:
             location = location or client.start_upload(repo)
-            assert location is not None
+            if location is None:  # as above: no mount asked
+                raise RegistryError(f"blob upload to {repo}: the registry gave no upload location")
             with open(path, "rb") as f:
                 client.finish_upload(repo, location, digest, f, size)
             emit(f"{short}: Pushed")

@@ -69,7 +69,7 @@ def filter_containers(records: list[ContainerRecord], filters: dict[str, list[st
 
     def ok(record: ContainerRecord) -> bool:
         checks = {
-            "id": lambda v: record.id.startswith(v),
+            "id": record.id.startswith,
             "name": lambda v: re.search(v, record.name) is not None,
             "label": lambda v: label_matches(record.config.labels, v),
             "before": lambda v: all(record.config.created < t for t in bounds["before"]),

@@ -292,8 +292,9 @@ def run(ctx: InitContext, steps: Sequence[Step], report_fd: int) -> NoReturn:
             kind, message = SETUP, _describe(exc)
         except BaseException as exc:  # anything here must be reported, never raised into the caller's code
             kind, message = SETUP, f"{type(exc).__name__}: {exc} (at {_where(exc)})"
-        code = {NOT_FOUND: 127, NOT_EXECUTABLE: 126}.get(kind, 125)
-        os.write(report_fd, kind + b"\0" + message.encode(errors="replace"))
+        # Only an exception gets here (do_exec execs or raises), so kind and message are set.
+        code = {NOT_FOUND: 127, NOT_EXECUTABLE: 126}.get(kind, 125)  # pylint: disable=used-before-assignment
+        os.write(report_fd, kind + b"\0" + message.encode(errors="replace"))  # pylint: disable=used-before-assignment
     finally:
         os._exit(code)
 

@@ -682,4 +682,3 @@ def main(argv: list[str]) -> int:
         if not isinstance(exc, (SystemExit, KeyboardInterrupt)):
             traceback.print_exc()
         return 1
-

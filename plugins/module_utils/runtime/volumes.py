@@ -596,8 +596,6 @@ class _VolumeFilter:
         return True
 
 
-
-
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for item in items:
@@ -610,5 +608,3 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
 
 def _natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-

@@ -107,7 +107,10 @@ def test_bearer_flow_token_cache_and_redirect_without_auth(servers):
         h.reply(307, b"", {"Location": f"http://{blobstore.host}/blob?sig=1"})
 
     reg = servers({"/token": token, "/v2/ns/img/manifests/v1": manifest, "/v2/ns/img/blobs/sha256:abc": blob})
-    creds = lambda host: ("user", "pw") if host == reg.host else None  # noqa: E731
+
+    def creds(host):
+        return ("user", "pw") if host == reg.host else None
+
     with RegistryClient(Endpoint("http", reg.host), auth=Authenticator(credentials=creds)) as client:
         body, media, _digest = client.get_manifest("ns/img", "v1")
         assert (body, media) == (b"{}", "application/vnd.oci.image.manifest.v1+json")
