@@ -36,11 +36,12 @@ attributes:
     description: The module only reads, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Reads events only; there is nothing to diff.
   idempotent:
     support: full
     description: It never changes anything.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

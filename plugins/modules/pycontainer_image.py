@@ -81,7 +81,7 @@ attributes:
     support: full
     description: A second run with the same options reports no change.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

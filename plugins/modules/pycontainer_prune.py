@@ -47,14 +47,15 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Lists what would be removed, removes nothing, and predicts RV(changed).
+    description: Lists what would be removed, removes nothing, and predicts C(changed).
   diff_mode:
     support: none
+    description: No diff; the lists of removed objects (such as RV(containers)) say what changed.
   idempotent:
     support: full
     description: A second run finds nothing left to prune.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

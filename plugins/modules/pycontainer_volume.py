@@ -63,7 +63,7 @@ attributes:
     support: full
     description: A second run with the same options reports no change (except with O(recreate=always)).
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

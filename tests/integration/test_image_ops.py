@@ -112,7 +112,7 @@ def test_image_used_by_container_is_kept(engine, busybox_image):
 
 def test_prune_dangling_all_and_filters(engine, oci_builder):
     ref1, _layout = oci_builder.push("prune/one:v1", [[File("one", "1")]],
-                               {"created": "2020-01-01T00:00:00Z", "config": {"Labels": {"keep": "yes"}}})
+                                     {"created": "2020-01-01T00:00:00Z", "config": {"Labels": {"keep": "yes"}}})
     ref2, _layout = oci_builder.push("prune/two:v1", [[File("two", "2")]], {"created": "2021-01-01T00:00:00Z"})
     one, two = engine.images.pull(ref1), engine.images.pull(ref2)
     assert engine.images.prune().deleted == []  # nothing dangling

@@ -345,7 +345,7 @@ class Monitor:
     def on_accept(self) -> None:
         while True:
             try:
-                sock, _ = self.listener.accept()
+                sock, _addr = self.listener.accept()
             except BlockingIOError:
                 return
             client = Client(self, sock)
