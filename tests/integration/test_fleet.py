@@ -3,6 +3,7 @@ engine root, config, bridge, subnet, nftables table, cgroup parent and published
 
 from __future__ import annotations
 
+import glob
 import ipaddress
 import json
 import os
@@ -68,7 +69,11 @@ def test_site_converges_the_fleet_idempotently_and_facts_aggregate(fleet: Fleet,
             config = json.load(f)
         assert config["registry_mirrors"] == [f"http://{fleet.registry_host}"]
         assert config["blocked_registries"] == ["docker.io"] and config["nft_table"] == host.nft_table
-        assert config["cgroup_parent"] == host.cgroup_parent
+        # The cgroups role's parent holds the container; the logging role's log file is the engine's.
+        assert config["cgroup_parent"] == host.cgroup_parent and config["log_file"] == host.log_file
+        assert any(os.path.isdir(os.path.join(parent, f"pycontainer-{web['Id']}"))
+                   for parent in glob.glob(f"/sys/fs/cgroup/*/{host.cgroup_parent}")), host.cgroup_parent
+        assert os.path.getsize(host.log_file) > 0
         # Keys the role does not manage are kept.
         assert config.get("max_concurrent_downloads") == (2 if host.index % 2 else None)
 
