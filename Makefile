@@ -14,7 +14,7 @@ DEBIAN_PACKAGES := docker-registry skopeo busybox-static nftables libnftables1 l
 # point Docker's registry-mirrors at a site mirror (other keys already in the file are kept).
 ENGINE_CONFIG := /etc/pycontainer/engine.json
 
-.PHONY: demo test setup packages venv lint unit integration registry seed clean-state debian-image
+.PHONY: demo test setup packages venv lint sanity unit integration registry seed clean-state debian-image
 
 ## Set up and run the main job: a local registry seeded with busybox, then playbooks/hello.yml.
 demo: setup registry seed
@@ -60,6 +60,10 @@ debian-image: setup $(STATE)/cache/debian-python.tar
 
 $(STATE)/cache/debian-python.tar:
 	$(PY) -m tests.fixtures.debian_image build --out $@
+
+## ansible-test sanity for Python 3.11 on a copy of the collection (offline but for PyPI; see tests/sanity/run.py).
+sanity: setup
+	$(PY) tests/sanity/run.py
 
 lint: setup
 	$(VENV)/bin/ruff check plugins tests bench
