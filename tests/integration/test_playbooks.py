@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import tempfile
 import urllib.request
 
 import pytest
@@ -110,3 +112,53 @@ def test_hello_playbook_takes_the_shared_config_variable(host_vars, engine_root)
         assert os.path.isdir(os.path.join(engine_root, "containers"))
     finally:
         cli("rm", "-f", "web")
+
+
+HOST_ROLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "fleet", "host_role.yml")
+
+
+def test_host_role_check_mode_merge_and_idempotence(registry, engine_root, tmp_path):
+    config = tmp_path / "etc" / "pycontainer" / "engine.json"
+    sysctl = tmp_path / "sysctl.d" / "90-pycontainer.conf"
+    extra = {"pycontainer_root": engine_root, "pycontainer_config_path": str(config),
+             "host_sysctl_file": str(sysctl), "host_registry_mirrors": [f"http://{registry.host}"],
+             "host_blocked_registries": ["docker.io"], "host_bridge_name": "pyctest0",
+             "host_engine_settings": {"log_file": str(tmp_path / "engine.log")}}
+
+    # Check mode on a fresh host: predicts the writes, makes none.
+    check = run_playbook(HOST_ROLE, "--check", "--diff", extra_vars=extra)
+    assert check.returncode == 0 and check.changed("localhost") == 4, check.output  # 2 dirs, config, sysctl
+    assert not config.parent.exists() and not sysctl.parent.exists()
+
+    first = run_playbook(HOST_ROLE, extra_vars=extra)
+    assert first.returncode == 0 and first.changed("localhost") == 4, first.output
+    assert json.loads(config.read_text()) == {
+        "registry_mirrors": [f"http://{registry.host}"], "blocked_registries": ["docker.io"],
+        "bridge_name": "pyctest0", "log_file": str(tmp_path / "engine.log")}
+    assert "net.ipv4.ip_forward = 1" in sysctl.read_text()
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        assert f.read().strip() == "1"
+
+    # Keys set by others are kept; a key the role sets is merged; the same data in another layout is left alone.
+    config.write_text(json.dumps({**json.loads(config.read_text()), "max_concurrent_downloads": 2}))
+    second = run_playbook(HOST_ROLE, extra_vars=extra)
+    assert second.returncode == 0 and second.changed("localhost") == 0, second.output
+    third = run_playbook(HOST_ROLE, extra_vars={**extra, "host_nft_table": "pyctest"})
+    assert third.returncode == 0 and third.changed("localhost") == 1, third.output
+    assert json.loads(config.read_text())["max_concurrent_downloads"] == 2
+    assert json.loads(config.read_text())["nft_table"] == "pyctest"
+
+
+def test_host_role_refuses_bad_variables(engine_root, tmp_path):
+    config = tmp_path / "engine.json"
+    base = {"pycontainer_root": engine_root, "pycontainer_config_path": str(config), "host_sysctl_file": ""}
+    bad_type = run_playbook(HOST_ROLE, extra_vars={**base, "host_install_packages": "maybe"})
+    assert bad_type.returncode != 0 and "host_install_packages" in bad_type.stdout, bad_type.output
+    # A key the engine does not know is refused by the engine's own check, naming the key, before the config is
+    # written: the host keeps its config as it was (here: none).
+    unknown = run_playbook(HOST_ROLE, extra_vars={**base, "host_engine_settings": {"no_such_key": 1}})
+    assert unknown.returncode != 0 and "unknown keys no_such_key" in unknown.stdout, unknown.output
+    assert not config.exists()
+    # Nor is the scratch candidate left behind.
+    scratch = pathlib.Path(tempfile.gettempdir()).glob("ansible.*.json")
+    assert not [path for path in scratch if "no_such_key" in path.read_text()]
