@@ -19,8 +19,8 @@ options:
   publish_all_ports:
     description:
       - Publish every port the image exposes (and O(exposed_ports)) on random host ports, as C(docker run -P).
+      - When unset nothing is published this way, and an existing container's setting is not compared.
     type: bool
-    default: false
   exposed_ports:
     description:
       - Extra ports to expose, as C(docker run --expose).

@@ -37,3 +37,16 @@ attributes:
     membership:
       - pycontainer.engine.pycontainer
 """
+
+    # With the module's own `support`/`details` for each (as community.docker.attributes does).
+    ATTRIBUTES_CHECK_DIFF = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and predict C(changed) without changing anything on the target.
+  diff_mode:
+    description: Returns C(diff) with what changed (or would change in check mode), with C(--diff).
+  idempotent:
+    description:
+      - When run twice in a row outside check mode with the same arguments, the second run reports no change.
+      - This assumes nothing else changed the target in between.
+"""

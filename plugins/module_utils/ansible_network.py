@@ -76,7 +76,7 @@ def manage_network(engine: Engine, params: dict[str, Any], check_mode: bool) -> 
 
 CONTAINER_NETWORK_ARGUMENTS: dict[str, dict[str, Any]] = {
     "published_ports": {"type": "list", "elements": "str", "aliases": ["ports"]},
-    "publish_all_ports": {"type": "bool", "default": False},
+    "publish_all_ports": {"type": "bool"},  # unset: not compared (the container's stays)
     "exposed_ports": {"type": "list", "elements": "str", "aliases": ["exposed", "expose"]},
     "networks": {"type": "list", "elements": "dict", "options": {
         "name": {"type": "str", "required": True},

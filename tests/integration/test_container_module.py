@@ -125,3 +125,149 @@ def test_updated_restart_policy_applies_to_the_running_container(setup):
     _wait_for(lambda: _inspect(cli, "pol")["RestartCount"] >= 1 and _inspect(cli, "pol")["State"]["Running"],
               "the restart by the updated policy")
     cli("rm", "-f", "pol", check=True)
+
+
+# -- the module ---------------------------------------------------------------------------------------------
+
+def _run(engine_args: str, *extra: str, **params) -> tuple[int, dict]:
+    root, config = (item.split("=", 1)[1] for item in engine_args.split())
+    return adhoc("pycontainer", json.dumps({"root": root, "config": config, **params}), *extra)
+
+
+def _disk(cli: Cli) -> str:
+    """Everything check mode must leave alone: containers (config and state), images, volumes."""
+    ids = cli("ps", "-aq", "--no-trunc", check=True).stdout.split()
+    containers = [_inspect(cli, i) for i in ids]
+    images = cli("images", "-q", "--no-trunc", check=True).stdout
+    volumes = cli("volume", "ls", "-q", check=True).stdout
+    return json.dumps([containers, images, volumes], sort_keys=True)
+
+
+def _check_then_real(cli: Cli, engine_args: str, **params) -> dict:
+    """Check mode first (nothing on disk may change), then the real run: same changed, same actions, same diff."""
+    before = _disk(cli)
+    rc, check = _run(engine_args, "--check", "--diff", "-vvv", **params)  # -vvv: the tree file keeps diff
+    assert rc == 0, check
+    assert _disk(cli) == before, "check mode changed something"
+    rc, real = _run(engine_args, "--diff", "-vvv", **params)
+    assert rc == 0, real
+    assert (check["changed"], check["actions"]) == (real["changed"], real["actions"]), (check, real)
+    assert check["diff"] == real["diff"], (check["diff"], real["diff"])
+    return real
+
+
+def test_check_mode_predicts_every_real_run_and_diff_shows_the_compared_options(setup):
+    cli, engine_args = setup
+    base = {"name": "app", "image": "busybox", "command": "sleep 300", "network_mode": "none", "stop_timeout": 1}
+    steps = [
+        ({}, ["Created container app", "Started container app"]),
+        ({}, []),
+        ({"memory": "64m"}, ["Updated container app"]),
+        ({"memory": "64m", "restart_policy": "on-failure", "restart_retries": 2}, ["Updated container app"]),
+        ({"memory": "64m", "env": {"MODE": "x"}},
+         ["Removed container app", "Created container app", "Started container app"]),
+        ({"state": "stopped"}, ["Stopped container app"]),
+        ({"state": "stopped"}, []),
+        ({"state": "present"}, []),
+        ({}, ["Started container app"]),
+        ({"restart": True}, ["Restarted container app"]),
+        ({"recreate": True}, ["Removed container app", "Created container app", "Started container app"]),
+        ({"state": "restarted"}, ["Restarted container app"]),
+        ({"pull": "always"}, []),  # the registry has the same image: nothing to do
+        ({"state": "stopped", "force_kill": True}, ["Killed container app"]),
+        ({"state": "absent"}, ["Removed container app"]),
+        ({"state": "absent"}, []),
+    ]
+    ids = []
+    for extra, actions in steps:
+        real = _check_then_real(cli, engine_args, **{**base, **extra})
+        assert real["actions"] == actions and real["changed"] is bool(actions), (extra, real)
+        ids.append(real["container"].get("Id"))
+    assert ids[0] == ids[1] == ids[2] == ids[3] != ids[4]  # updated in place, then recreated for env
+    assert ids[10] != ids[9]
+    # The diff is the compared options (those the task sets) and the state, not the inspect dump.
+    rc, real = _run(engine_args, "--diff", "-vvv", **{**base, "memory": "96m"})
+    assert rc == 0 and real["actions"] == ["Created container app", "Started container app"]
+    assert real["diff"]["before"] == {"state": "absent"}
+    after = real["diff"]["after"]
+    assert after == {"image": after["image"], "command": ["sleep", "300"], "network_mode": "none", "stop_timeout": 1,
+                     "memory": 96 * MIB, "state": "running"} and after["image"].startswith("sha256:")
+    rc, real = _run(engine_args, "--diff", "-vvv", **{**base, "memory": "128m"})
+    assert real["diff"]["before"]["memory"] == 96 * MIB and real["diff"]["after"]["memory"] == 128 * MIB
+    assert real["differences"] == [{"name": "memory", "actual": 96 * MIB, "desired": 128 * MIB}]
+    assert _cgroup_limits(real["container"]["Id"])["memory"] == 128 * MIB  # updated in the kernel too
+    _run(engine_args, name="app", state="absent")
+
+
+def test_equivalent_spellings_are_no_change(setup, tmp_path):
+    cli, engine_args = setup
+    data = tmp_path / "data"
+    data.mkdir()
+    image_id = json.loads(cli("image", "inspect", "busybox", check=True).stdout)[0]["Id"]
+    first = {"name": "traps", "image": "busybox", "command": "sleep 300", "state": "present",
+             "env": {"B": 2, "A": "x", "FLAG": True}, "labels": {"n": 1},
+             "published_ports": ["8080:80", "127.0.0.1:8081:81/tcp", "9000:90/udp", "7000"],
+             "memory": "64m", "volumes": [f"{data}:/data", "named:/named:ro", "/anon"],
+             "capabilities": ["NET_ADMIN"], "exposed_ports": ["5000"], "etc_hosts": {"db": "192.0.2.1"}}
+    real = _check_then_real(cli, engine_args, **first)
+    assert real["actions"] == ["Created container traps"]
+    assert real["container"]["Config"]["Env"][-3:] == ["B=2", "A=x", "FLAG=true"]
+    same_things = [
+        {"image": "busybox:latest"},
+        {"image": "docker.io/library/busybox:latest"},
+        {"image": image_id},
+        {"command": ["sleep", "300"]},
+        {"env": {"FLAG": "true", "A": "x", "B": "2"}, "labels": {"n": "1"}},
+        {"published_ports": ["7000/tcp", "9000:90/udp", "127.0.0.1:8081:81",
+                             "0.0.0.0:8080:80/tcp"]},
+        {"memory": str(64 * MIB)},
+        {"volumes": [f"{data}/:/data/:rw", "/anon/", "named:/named/:ro"]},
+        {"capabilities": ["cap_net_admin"], "exposed_ports": ["5000/tcp"]},
+    ]
+    for change in same_things:
+        for mode in ("--check", None):
+            rc, result = _run(engine_args, *([mode] if mode else []), **{**first, **change})
+            assert rc == 0 and result["changed"] is False and result["actions"] == [], (change, result)
+    # Defaults the image fills in are not compared when unset; set to what the container has, no change either.
+    rc, result = _run(engine_args, name="traps", image="busybox", state="present")
+    assert rc == 0 and result["changed"] is False, result
+    rc, result = _run(engine_args, name="traps", image="busybox", state="present", working_dir="/", user="",
+                      env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert rc == 0 and result["changed"] is False, result
+    # ...and a real difference is one.
+    rc, result = _run(engine_args, **{**first, "published_ports": ["8080:80", "127.0.0.1:8081:81", "9000:90/udp"]})
+    assert rc == 0 and result["changed"] is True and [d["name"] for d in result["differences"]] == [
+        "published_ports"], result
+    _run(engine_args, name="traps", state="absent", keep_volumes=False)
+    cli("volume", "rm", "named", check=True)
+
+
+def test_keep_volumes_and_the_anonymous_volume(setup):
+    cli, engine_args = setup
+    params = {"name": "vols", "image": "busybox", "command": "sleep 300", "network_mode": "none", "volumes": ["/anon"],
+              "state": "present"}
+    rc, _ = _run(engine_args, **params)
+    assert rc == 0 and len(cli("volume", "ls", "-q", check=True).stdout.split()) == 1
+    rc, _ = _run(engine_args, name="vols", state="absent")  # keep_volumes defaults to true: kept
+    assert rc == 0 and len(cli("volume", "ls", "-q", check=True).stdout.split()) == 1
+    cli("volume", "prune", "-f", check=True)
+    rc, _ = _run(engine_args, **params)
+    rc, gone = _run(engine_args, name="vols", state="absent", keep_volumes=False)
+    assert rc == 0 and gone["changed"] and cli("volume", "ls", "-q", check=True).stdout.split() == []
+
+
+def test_update_that_the_kernel_refuses_falls_back_to_recreate_and_bad_input_fails_cleanly(setup):
+    cli, engine_args = setup
+    base = {"name": "sw", "image": "busybox", "command": "sleep 300", "network_mode": "none", "stop_timeout": 1,
+            "memory": "32m", "memory_swap": "64m"}
+    rc, _ = _run(engine_args, **base)
+    assert rc == 0
+    # memory above the stored memory+swap: `update` would refuse it, so the container is recreated.
+    real = _check_then_real(cli, engine_args, **{**base, "memory": "128m", "memory_swap": None})
+    assert real["actions"] == ["Removed container sw", "Created container sw", "Started container sw"], real
+    assert real["container"]["HostConfig"]["Memory"] == 128 * MIB
+    rc, bad = _run(engine_args, **{**base, "memory": "lots"})
+    assert rc != 0 and "invalid size" in bad["msg"] and "Traceback" not in json.dumps(bad)
+    rc, bad = _run(engine_args, **{**base, "ulimits": ["nofile"]})
+    assert rc != 0 and "invalid ulimit" in bad["msg"]
+    _run(engine_args, name="sw", state="absent")
