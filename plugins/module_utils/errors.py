@@ -55,6 +55,15 @@ class UnsupportedError(EngineError):
     """Valid input this engine does not support (schema 1 manifests, ...)."""
 
 
+class MissingLibrary(EngineError):
+    """A Python library this operation needs is not installed on the host (modules: missing_required_lib)."""
+
+    def __init__(self, message: str, library: str = "", purpose: str = "") -> None:
+        super().__init__(message)
+        self.library = library
+        self.purpose = purpose  # what needs it, as "for <purpose>" reads
+
+
 class ContainerCommandError(EngineError):
     """The container's process could not be started (Docker: 126 cannot invoke, 127 not found)."""
 

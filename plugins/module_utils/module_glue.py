@@ -14,7 +14,11 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from .engine import Engine
-from .errors import EngineError
+from .errors import EngineError, MissingLibrary
+
+# What to look for on the target for each library a module requires: the engine's generated cffi modules
+# need only cffi's backend extension (Debian ships it alone as python3-cffi-backend), not the cffi package.
+_IMPORT_NAMES = {"cffi": "_cffi_backend"}
 
 ENGINE_OPTIONS: dict[str, dict[str, Any]] = {
     "root": {"type": "path"},
@@ -37,14 +41,20 @@ def filter_items(filters: dict[str, Any] | None) -> list[str]:
 
 def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]],
                requires: tuple[str, ...] = ()) -> None:
-    """Check ``requires`` (importable names), build the engine, run ``action`` and exit with its result."""
+    """Check ``requires`` (libraries every run of the module needs), build the engine, run ``action`` and
+    exit with its result. A library only some runs need (pyroute2 for bridge networks, zstandard for zstd
+    layers) is reported the same way when the engine finds it missing (``MissingLibrary``)."""
     for name in requires:
-        if importlib.util.find_spec(name) is None:
+        if importlib.util.find_spec(_IMPORT_NAMES.get(name, name)) is None:
             module.fail_json(msg=missing_required_lib(name))
     engine = None
     try:
         engine = Engine.from_options(root=module.params.get("root"), config_path=module.params.get("config"))
         result = action(engine)
+    except MissingLibrary as exc:
+        if exc.library:
+            module.fail_json(msg=missing_required_lib(exc.library, reason=f"for {exc.purpose}"))
+        module.fail_json(msg=str(exc))
     except EngineError as exc:
         if engine is not None:
             engine.log.error(str(exc), module=module._name, error=type(exc).__name__)

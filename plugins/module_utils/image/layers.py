@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from ..errors import EngineError, IntegrityError, UnsupportedError
+from ..errors import EngineError, IntegrityError, MissingLibrary, UnsupportedError
 from . import _safepath
 
 CHUNK = 1 << 20
@@ -165,7 +165,8 @@ def decompressing_reader(raw: BinaryIO, media_type: str = ""):
         try:
             import zstandard
         except ImportError:
-            raise UnsupportedError("zstd-compressed layers need the zstandard module") from None
+            raise MissingLibrary("zstd-compressed layers need the zstandard module (Debian: python3-zstandard, "
+                                 "PyPI: zstandard)", library="zstandard", purpose="zstd-compressed layers") from None
         return zstandard.ZstdDecompressor().stream_reader(peek, read_size=CHUNK, read_across_frames=True)
     if head.startswith(GZIP_MAGIC):
         return _GzipReader(peek)

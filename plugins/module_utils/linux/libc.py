@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import EngineError
+from ..errors import MissingLibrary
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; only type checkers need it here
 if TYPE_CHECKING:
@@ -25,8 +25,8 @@ class _MissingFFI:
         self._reason = reason
 
     def __getattr__(self, name: str) -> Any:
-        raise EngineError(f"the container runtime needs cffi's backend (Debian/Ubuntu: python3-cffi-backend, "
-                          f"PyPI: cffi): {self._reason}")
+        raise MissingLibrary(f"the container runtime needs cffi's backend (Debian/Ubuntu: python3-cffi-backend, "
+                             f"PyPI: cffi): {self._reason}", library="cffi", purpose="the container runtime")
 
 
 try:

@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 
-from ..errors import EngineError, InvalidArgument
+from ..errors import EngineError, InvalidArgument, MissingLibrary
 
 DEFAULT_PROFILE_SOURCE = "/usr/share/containers/seccomp.json"
 
@@ -185,7 +185,7 @@ def _lib():
     try:
         from ._seccomp_ffi import ffi
     except ImportError as exc:
-        raise EngineError(f"seccomp needs cffi's backend: {exc}") from None
+        raise MissingLibrary(f"seccomp needs cffi's backend: {exc}", library="cffi", purpose="seccomp") from None
     try:
         return ffi, ffi.dlopen("libseccomp.so.2")
     except OSError as exc:

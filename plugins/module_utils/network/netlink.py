@@ -40,9 +40,10 @@ def _pyroute2_codecs() -> types.SimpleNamespace:
         if "pyroute2" not in sys.modules:
             spec = importlib.util.find_spec("pyroute2")
             if spec is None or not spec.submodule_search_locations:
-                from ..errors import EngineError
+                from ..errors import MissingLibrary
 
-                raise EngineError("bridge networking needs pyroute2 (Debian: python3-pyroute2, PyPI: pyroute2)")
+                raise MissingLibrary("bridge networking needs pyroute2 (Debian: python3-pyroute2, PyPI: pyroute2)",
+                                     library="pyroute2", purpose="bridge networking")
             package = types.ModuleType("pyroute2")
             package.__path__ = list(spec.submodule_search_locations)
             package.__spec__ = spec

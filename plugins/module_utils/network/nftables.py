@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import EngineError
+from ..errors import EngineError, MissingLibrary
 
 NFT_CTX_DEFAULT = 0
 NFT_CTX_OUTPUT_JSON = 1 << 4
@@ -27,9 +27,12 @@ def _nft() -> tuple[Any, Any]:
     if _lib is None:
         try:
             from ._nft_ffi import ffi
-
+        except ImportError as exc:
+            raise MissingLibrary(f"port publishing and bridge networks need cffi's backend: {exc}",
+                                 library="cffi", purpose="port publishing and bridge networks") from None
+        try:
             _lib = ffi.dlopen("libnftables.so.1")
-        except (ImportError, OSError) as exc:
+        except OSError as exc:
             raise EngineError(f"port publishing and bridge networks need libnftables (Debian: libnftables1) "
                               f"and cffi's backend: {exc}") from None
         _ffi = ffi

@@ -637,7 +637,10 @@ class Monitor:
 
 
 def error_reply(exc: errors.EngineError) -> dict:
-    return {"ok": False, "error": str(exc), "type": type(exc).__name__, "exit_code": exc.exit_code}
+    # Text attributes travel too (MissingLibrary's library and purpose): the caller re-raises the same error.
+    fields = {k: v for k, v in vars(exc).items() if isinstance(v, str)}
+    return {"ok": False, "error": str(exc), "type": type(exc).__name__, "exit_code": exc.exit_code,
+            "fields": fields}
 
 
 def serve(root: str, config_path: str | None, ready_fd: int | None) -> int:

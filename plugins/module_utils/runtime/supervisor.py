@@ -41,7 +41,9 @@ def raise_for(reply: dict) -> dict:
     cls = getattr(errors, str(reply.get("type")), None)
     if not (isinstance(cls, type) and issubclass(cls, errors.EngineError)) or cls is errors.ContainerFailed:
         cls = errors.EngineError
-    raise cls(reply.get("error") or "monitor error")
+    exc = cls(reply.get("error") or "monitor error")
+    exc.__dict__.update(reply.get("fields") or {})
+    raise exc
 
 
 def connect(config: EngineConfig) -> protocol.Connection:
