@@ -27,7 +27,7 @@ def fleet(registry, busybox_image):
     try:
         # Three hosts already have an engine config: the role merges into it.
         for host in fleet.hosts[::2]:
-            fleet.preconfigure(host, {"max_concurrent_downloads": 2, "nft_table": "stale"})
+            fleet.preconfigure(host, max_concurrent_downloads=2, nft_table="stale")
         fleet.render_inventory()
         yield fleet
         teardown = run_playbook(TEARDOWN, *FORKS, inventory=fleet.inventory)
@@ -48,6 +48,16 @@ def _nft_tables() -> set[str]:
 
 def test_site_converges_the_fleet_idempotently_and_facts_aggregate(fleet: Fleet, tmp_path):
     names = {host.name for host in fleet.hosts}
+
+    # Check mode on the fresh fleet: every host predicts changes, nothing is written or started.
+    check = run_playbook("site.yml", "--check", *FORKS, inventory=fleet.inventory)
+    assert check.returncode == 0, check.output
+    assert all(check.changed(name) > 0 and check.recap[name]["failed"] == 0 for name in names), check.stdout
+    for host in fleet.hosts:
+        assert os.path.exists(host.config) == bool(host.index % 2)  # only the preconfigured ones
+        assert not os.path.exists(f"/sys/class/net/{host.bridge}")
+        assert not glob.glob(f"/sys/fs/cgroup/*/{host.cgroup_parent}")
+    assert not _nft_tables() & {host.nft_table for host in fleet.hosts}
 
     first = run_playbook("site.yml", *FORKS, inventory=fleet.inventory)
     assert first.returncode == 0, first.output
