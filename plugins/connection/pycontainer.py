@@ -3,16 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import posixpath
-import stat
-import time
-
-from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
-from ansible.plugins.connection import ConnectionBase
-from ansible.utils.display import Display
-
 DOCUMENTATION = r"""
 name: pycontainer
 short_description: Run tasks in containers of the pycontainer engine
@@ -27,7 +17,7 @@ description:
   - Supports pipelining. Privilege escalation without a password (C(su) as root, C(sudo) with NOPASSWD) works;
     a password prompt cannot be answered (no terminal) and fails the task.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 extends_documentation_fragment:
   - connection_pipelining
 requirements:
@@ -121,6 +111,16 @@ EXAMPLES = r"""
         dest: /etc/motd
         mode: "0644"
 """
+
+import os
+import posixpath
+import stat
+import time
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.plugins.connection import ConnectionBase
+from ansible.utils.display import Display
 
 display = Display()
 

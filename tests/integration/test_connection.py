@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.fixtures.debian_image import DebianImageMissing, seed_debian_python
 from tests.integration.helpers import REPO, VENV_BIN, Cli, ansible_env, write_engine_config
 
 pytestmark = pytest.mark.integration
@@ -251,10 +252,15 @@ def test_missing_container_is_unreachable(target: Target):
     assert 'container "conn-ghost" not found' in result["msg"] and target.cli.root in result["msg"]
 
 
-def test_stopped_container_is_unreachable(target: Target):
+def test_stopped_or_paused_container_is_unreachable(target: Target):
     with target.container("conn-stopped"):
-        target.cli("stop", "-t", "0", "conn-stopped", check=True)
         inv = target.inventory("conn-stopped")
+        target.cli("pause", "conn-stopped", check=True)
+        rc, result, out = ansible(inv, "conn-stopped", "command", "true")
+        assert rc == 4 and result["unreachable"] is True, out
+        assert 'container "conn-stopped" is not running (status: paused)' in result["msg"], result
+        target.cli("unpause", "conn-stopped", check=True)
+        target.cli("stop", "-t", "0", "conn-stopped", check=True)
         rc, result, out = ansible(inv, "conn-stopped", "command", "true")
         assert rc == 4 and result["unreachable"] is True, out
         assert 'container "conn-stopped" is not running (status: exited)' in result["msg"], result
@@ -270,3 +276,16 @@ def test_engine_root_from_the_environment(target: Target, tmp_path):
         rc, result, out = ansible(str(inv), "conn-env", "raw", "hostname",
                                   env={"PYCONTAINER_ROOT": target.cli.root, "PYCONTAINER_CONFIG": target.cli.config})
         assert rc == 0 and len(result["stdout"].strip()) == 12, out
+
+
+def test_plugin_documentation_renders():
+    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-doc"), "-t", "connection", CONNECTION], cwd=REPO,
+                          env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for option in ("remote_addr", "remote_user", "pycontainer_root", "pycontainer_config", "timeout", "pipelining"):
+        assert option in proc.stdout
+
+
+def test_missing_debian_tarball_says_which_make_target_builds_it(registry, tmp_path):
+    with pytest.raises(DebianImageMissing, match=r"run `make debian-image`"):
+        seed_debian_python(registry.host, tarball=str(tmp_path / "absent.tar"), repo="library/never-pushed")
