@@ -334,6 +334,7 @@ EXAMPLES = r"""
     image: busybox
     command: httpd -f -p 8080
     network_mode: none
+    init: true  # PID 1 forwards the stop signal to httpd
     env:
       GREETING: hello
       WORKERS: 4

@@ -271,3 +271,55 @@ def test_update_that_the_kernel_refuses_falls_back_to_recreate_and_bad_input_fai
     rc, bad = _run(engine_args, **{**base, "ulimits": ["nofile"]})
     assert rc != 0 and "invalid ulimit" in bad["msg"]
     _run(engine_args, name="sw", state="absent")
+
+
+def _playbook(tmp_path, name: str, tasks: list, root: str, config: str) -> str:
+    import yaml
+
+    play = [{"name": name, "hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/pycontainer.engine.pycontainer": {"root": root, "config": config}},
+             "tasks": tasks}]
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    return str(path)
+
+
+def _playbook_run(path: str, *extra: str) -> str:
+    import subprocess
+
+    from tests.integration.helpers import REPO, VENV_BIN, ansible_env
+
+    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), path, *extra], cwd=REPO, env=ansible_env(),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_the_documented_examples_run_and_a_playbook_converges_once(setup, tmp_path):
+    import ast
+
+    import yaml
+
+    cli, engine_args = setup
+    root, config = (item.split("=", 1)[1] for item in engine_args.split())
+    from tests.integration.helpers import REPO
+
+    with open(os.path.join(REPO, "plugins/modules/pycontainer.py")) as f:
+        module = ast.parse(f.read())
+    examples = next(node.value.value for node in module.body
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXAMPLES")
+    out = _playbook_run(_playbook(tmp_path, "examples", yaml.safe_load(examples), root, config), "-v")
+    assert "Hello World" in out and '"Updated container web"' in out, out
+    assert "changed=5" in out and "failed=0" in out, out
+    assert cli("ps", "-aq").stdout == ""  # the examples end by removing what they made
+    tasks = [{"name": "A service", "pycontainer.engine.pycontainer": {
+        "name": "svc", "image": "busybox", "command": "sleep 300", "network_mode": "none", "stop_timeout": 1,
+        "env": {"PORT": 8080, "DEBUG": False}, "memory": "32m", "restart_policy": "unless-stopped"}}]
+    path = _playbook(tmp_path, "service", tasks, root, config)
+    assert "changed=1" in _playbook_run(path, "--check")
+    assert cli("ps", "-aq").stdout == ""
+    assert "changed=1" in _playbook_run(path)
+    assert "changed=0" in _playbook_run(path)
+    assert "changed=0" in _playbook_run(path, "--check")
+    assert _inspect(cli, "svc")["State"]["Running"]
+    cli("rm", "-f", "svc", check=True)
