@@ -130,6 +130,7 @@ class Plan:
     """What reaching the desired state takes: each step is (description, callable)."""
 
     steps: list[tuple[str, Any]] = field(default_factory=list)
+    made: set[str] = field(default_factory=set)  # directories an earlier step creates
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
 
@@ -205,7 +206,7 @@ class ParentCgroup:
         if mount_controllers:
             self._plan_controllers(plan)
         for path in self.paths():
-            if not os.path.isdir(path):
+            if not os.path.isdir(path) and path not in plan.made:
                 plan.add(f"Created cgroup {path}", _creator(self, path))
         self._plan_limits(plan, limits, current)
         wanted = dict(current)
@@ -236,10 +237,14 @@ class ParentCgroup:
                 levels.append(current)
             for level in levels:
                 missing = _missing_subtree(level)
-                if missing or not os.path.isdir(level):
-                    # Creates the level too: each level's controllers are enabled before its child is made.
-                    what = " ".join(missing) or "the available engine controllers"
-                    plan.add(f"Enabled {what} in {level}/cgroup.subtree_control", _enabler([level]))
+                if os.path.isdir(level):
+                    if missing:
+                        plan.add(f"Enabled {' '.join(missing)} in {level}/cgroup.subtree_control", _enabler([level]))
+                else:
+                    # Each level is made after its parent enabled the controllers, then enables its own.
+                    plan.add(f"Created cgroup {level} with the engine's controllers enabled below it",
+                             _enabler([level]))
+                    plan.made.add(level)
 
     def _plan_limits(self, plan: Plan, limits: Limits, current: dict[str, int | None]) -> None:
         def differs(key: str, wanted: int | None) -> bool:
