@@ -415,7 +415,7 @@ def manage_cgroup(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     exists = parent.exists()
     result: dict[str, Any] = {
         "changed": bool(plan.steps),
-        "actions": [description for description, _ in plan.steps],
+        "actions": [description for description, _action in plan.steps],
         "cgroup": {
             "version": layout.version,
             "name": parent.name,

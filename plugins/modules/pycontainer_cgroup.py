@@ -73,7 +73,7 @@ attributes:
     support: full
     description: Limits are compared as the kernel reads them back; a second run reports no change.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

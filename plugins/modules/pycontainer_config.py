@@ -48,7 +48,7 @@ attributes:
     support: full
     description: A second run with the same settings reports no change.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
