@@ -311,7 +311,7 @@ attributes:
       - V(present), V(started), V(stopped) and V(absent) change nothing when the container already matches;
         V(restarted), O(recreate), O(restart) and running a command to completion (O(detach=false)) always act.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
