@@ -62,8 +62,8 @@ def _size(value: Any) -> int:
 
 def _ulimit(text: str) -> Ulimit:
     """community.docker's ``name:soft[:hard]``."""
-    name, _, values = str(text).partition(":")
-    soft, _, hard = values.partition(":")
+    name, _sep, values = str(text).partition(":")
+    soft, _sep, hard = values.partition(":")
     try:
         return Ulimit(name, int(soft), int(hard or soft))
     except ValueError:

@@ -334,7 +334,7 @@ def cmd_update(engine: Engine, args: argparse.Namespace) -> int:
 
     restart = None
     if args.restart is not None:
-        name, _, retries = args.restart.partition(":")
+        name, _sep, retries = args.restart.partition(":")
         try:
             restart = RestartPolicy(name, int(retries) if retries else 0)
         except ValueError:

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from ..linux.cgroups import CgroupConfig, ContainerCgroup
     from .service import ContainerService
 
-# HostConfig fields `update` may change in place (the module updates instead of recreating for these).
-UPDATABLE_FIELDS = ("memory", "memory_swap", "nano_cpus", "pids_limit", "restart_policy")
 
 @dataclass
 class UpdateOptions:
