@@ -18,8 +18,8 @@ description:
     compared and the image's defaults stay. Equivalent spellings are equal - V(80) and V(80/tcp),
     V(0.0.0.0:8080:80) and V(8080:80), an image's tag and its ID, V(64m) and V(67108864), env in any order.
   - A difference only in O(memory), O(memory_swap), O(cpus), O(pids_limit), O(restart_policy) or
-    O(restart_retries) is applied to the container in place (as C(docker update) does, to its cgroup and record), without
-    recreating it. Any other difference recreates the container.
+    O(restart_retries) is applied to the container in place (as C(docker update) does, to its cgroup and
+    record), without recreating it. Any other difference recreates the container.
 extends_documentation_fragment:
   - pycontainer.engine.engine
   - pycontainer.engine.engine.ATTRIBUTES
