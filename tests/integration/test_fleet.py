@@ -55,6 +55,8 @@ def test_site_converges_the_fleet_idempotently_and_facts_aggregate(fleet: Fleet,
     assert all(check.changed(name) > 0 and check.recap[name]["failed"] == 0 for name in names), check.stdout
     for host in fleet.hosts:
         assert os.path.exists(host.config) == bool(host.index % 2)  # only the preconfigured ones
+        # A configured engine predicts the pull and the run; an unconfigured one cannot (reported, not fatal).
+        assert check.recap[host.name]["ignored"] == (0 if host.index % 2 else 2), check.stdout
         assert not os.path.exists(f"/sys/class/net/{host.bridge}")
         assert not glob.glob(f"/sys/fs/cgroup/*/{host.cgroup_parent}")
     assert not _nft_tables() & {host.nft_table for host in fleet.hosts}

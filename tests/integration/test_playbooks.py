@@ -36,7 +36,7 @@ def test_webapp_playbook_check_mode_then_idempotent(host_vars, tmp_path, engine_
         # Check mode on a fresh root: predicts changes, makes nothing (no page, no image, no container).
         check = run_playbook("webapp.yml", "--check", extra_vars=extra)
         assert check.returncode == 0, check.output
-        assert check.changed("localhost") >= 3
+        assert check.changed("localhost") >= 3 and check.recap["localhost"]["ignored"] == 0, check.stdout
         assert not www.exists()
         assert cli("ps", "-aq", check=True).stdout == "" and cli("images", "-q", check=True).stdout == ""
 
