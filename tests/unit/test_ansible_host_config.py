@@ -118,7 +118,7 @@ def test_v2_plan_enables_controllers_down_to_the_parent_and_sets_limits(tmp_path
     parent = cg.ParentCgroup("fleet", layout)
     plan = parent.plan_present(cg.Limits(memory_max=256 << 20, cpu_weight=50, cpu_quota_us=150_000, pids_max=99),
                                mount_controllers=True)
-    descriptions = [d for d, _ in plan.steps]
+    descriptions = [d for d, _action in plan.steps]
     assert descriptions[0] == f"Enabled cpu cpuset pids io in {tmp_path}/cgroup.subtree_control"
     assert descriptions[1] == f"Created cgroup {tmp_path}/fleet with the engine's controllers enabled below it"
     assert descriptions[2:] == [
