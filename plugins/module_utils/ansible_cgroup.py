@@ -400,6 +400,10 @@ def _remover(path: str):
 def manage_cgroup(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     from .linux.cgroups import DEFAULT_PARENT
 
+    if not params.get("name"):
+        from .config import load_config
+
+        params = {**params, "name": load_config(params.get("config"), params.get("root")).cgroup_parent}
     if params["name"].strip("/") == DEFAULT_PARENT:
         # The engine removes its default parent when the last container goes: limits set there would vanish.
         raise InvalidArgument(f"{DEFAULT_PARENT!r} is the engine's own default parent cgroup; choose another name")

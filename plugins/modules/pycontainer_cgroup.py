@@ -20,13 +20,17 @@ description:
     The engine creates a configured parent if missing but never removes it.
   - Where systemd manages the cgroup tree, let systemd own the parent (a slice unit with the limits; the
     C(pycontainer.engine.cgroups) role does that) and use this module without limits.
+extends_documentation_fragment:
+  - pycontainer.engine.engine
+  - pycontainer.engine.engine.ATTRIBUTES
 options:
   name:
     description:
       - The parent cgroup, relative to each hierarchy's root (V(pycontainer-fleet), V(pycontainer.slice)).
+      - Defaults to the C(cgroup_parent) of the engine config (O(config)), so a task can read back the parent the
+        engine uses.
       - Not V(pycontainer), the engine's own default parent, which the engine removes when it empties.
     type: str
-    required: true
   state:
     description:
       - V(present) creates the parent and sets the limits; V(absent) removes it from every hierarchy, failing while
@@ -58,8 +62,6 @@ options:
       - Mount missing v1 controllers (on v1 and hybrid hosts) and enable v2 controllers down to the parent.
     type: bool
     default: true
-requirements:
-  - Linux, run as root
 notes:
   - Needs nothing but Python on the target (no cffi).
 attributes:
@@ -146,20 +148,23 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_cgroup import manage_cgroup
-from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import run_host_module
+from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import (
+    engine_argument_spec,
+    run_host_module,
+)
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "name": {"type": "str", "required": True},
-            "state": {"type": "str", "default": "present", "choices": ["absent", "present"]},
-            "memory_max": {"type": "str"},
-            "cpu_weight": {"type": "int"},
-            "cpus": {"type": "float"},
-            "pids_max": {"type": "int"},
-            "mount_controllers": {"type": "bool", "default": True},
-        },
+        argument_spec=engine_argument_spec(
+            name={"type": "str"},
+            state={"type": "str", "default": "present", "choices": ["absent", "present"]},
+            memory_max={"type": "str"},
+            cpu_weight={"type": "int"},
+            cpus={"type": "float"},
+            pids_max={"type": "int"},
+            mount_controllers={"type": "bool", "default": True},
+        ),
         supports_check_mode=True,
     )
     run_host_module(module, lambda: manage_cgroup(module.params, module.check_mode))

@@ -17,6 +17,7 @@ description:
   - The file is rewritten only when its content changes (formatting alone is no change).
 extends_documentation_fragment:
   - pycontainer.engine.engine
+  - pycontainer.engine.engine.ATTRIBUTES
 options:
   config:
     description:

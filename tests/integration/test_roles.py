@@ -190,3 +190,42 @@ def test_logging_role_refuses_bad_variables(tmp_path, engine):
                               "logging_file": str(tmp_path / "engine.log")})
     assert run.returncode != 0 and "compress cannot be true when max-size is not set" in run.output, run.output
     assert read(engine["pycontainer_config_path"]) == config_before
+
+
+def _examples_play(module: str, tmp_path, engine: dict, replace: dict[str, str]) -> str:
+    """The module's EXAMPLES as one play, the engine options set through the action group."""
+    import ast
+
+    import yaml
+
+    from tests.integration.helpers import REPO
+
+    with open(os.path.join(REPO, "plugins", "modules", f"{module}.py")) as f:
+        tree = ast.parse(f.read())
+    examples = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                    and getattr(node.targets[0], "id", None) == "EXAMPLES")
+    for placeholder, value in replace.items():
+        examples = examples.replace(placeholder, value)
+    play = [{"name": f"{module} examples", "hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/pycontainer.engine.pycontainer": {
+                 "root": engine["pycontainer_root"], "config": engine["pycontainer_config_path"]}},
+             "tasks": yaml.safe_load(examples)}]
+    path = tmp_path / f"{module}_examples.yml"
+    path.write_text(yaml.safe_dump(play))
+    return str(path)
+
+
+def test_config_and_cgroup_module_examples_run(tmp_path, engine):
+    example_config = tmp_path / "example" / "engine.json"
+    run = run_playbook(_examples_play("pycontainer_config", tmp_path, engine,
+                                      {"/tmp/pycontainer-example/engine.json": str(example_config)}))
+    assert run.returncode == 0 and run.recap["localhost"]["failed"] == 0, run.output
+    assert json.loads(example_config.read_text()) == {
+        "log_driver": "json-file", "log_opts": {"max-size": "10m", "max-file": "3", "compress": "true"}}
+    name = f"pycontainer-example-{uuid.uuid4().hex[:8]}"
+    try:
+        run = run_playbook(_examples_play("pycontainer_cgroup", tmp_path, engine, {"pycontainer-example": name}))
+        assert run.returncode == 0 and run.changed("localhost") == 2, run.output
+        assert "parent in /sys/fs/cgroup/" in run.stdout and parent_dirs(name) == []
+    finally:
+        remove_parent(name)
