@@ -297,7 +297,7 @@ class ImageService:
         record = self.store.lookup(reference)
         entries = list(record.config.get("history") or [])
         if not entries:
-            entries = [{"created": record.created, "created_by": ""} for _ in record.diff_ids]
+            entries = [{"created": record.created, "created_by": ""} for _i in record.diff_ids]
         sizes = [int(self.store.layer_info(d).get("size", 0)) for d in record.diff_ids]
         rows: list[dict] = []
         layer = 0
