@@ -84,14 +84,16 @@ attributes:
     support: partial
     description: In check mode nothing runs; the module checks that the container runs and reports
       C(changed=true) without RV(rc), RV(stdout) or RV(stderr).
+    details: The command is not run in check mode, so its output and exit code are unknown.
   diff_mode:
     support: none
+    description: A command's effect is not known in advance; there is nothing to diff.
   idempotent:
     support: none
     description: The command runs on every run and the module always reports C(changed=true), as
       M(community.docker.docker_container_exec) does.
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -170,6 +172,10 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
+# pylint: disable-next=unused-import
+from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
 from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_exec import run_exec
 from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import (
     engine_argument_spec,

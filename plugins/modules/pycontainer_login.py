@@ -52,6 +52,7 @@ attributes:
       or removed.
   diff_mode:
     support: none
+    description: Credentials are secrets; no diff is shown.
   idempotent:
     support: full
     description: Logging in again with the stored credentials, or out when none are stored, changes nothing.
@@ -59,7 +60,7 @@ notes:
   - Unlike C(docker login), stored credentials that equal O(username) and O(password) are not checked against
     the registry again unless O(reauthorize=true).
 author:
-  - pycontainer developers
+  - pycontainer developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -96,6 +97,10 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
+# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
+# pylint: disable-next=unused-import
+from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
 from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_login import manage_login
 from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import (
     engine_argument_spec,
