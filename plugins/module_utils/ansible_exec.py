@@ -59,4 +59,3 @@ def run_exec(engine: Engine, params: dict[str, Any], check_mode: bool) -> dict[s
         # otherwise, as with docker_container_exec); the message says why, as the command module's does.
         outcome["msg"] = "non-zero return code"
     return outcome
-

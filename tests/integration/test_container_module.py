@@ -37,7 +37,10 @@ def _cgroup_limits(container_id: str) -> dict[str, int]:
 
     cgroup = container_cgroup(container_id, CgroupConfig())
     assert cgroup.exists()
-    unlimited = lambda v: -1 if v >= 1 << 62 else v  # noqa: E731  v1 shows "no limit" as a huge number
+
+    def unlimited(value: int) -> int:  # v1 shows "no limit" as a huge number
+        return -1 if value >= 1 << 62 else value
+
     if isinstance(cgroup, V1Cgroup):
         mem, cpu, pids = cgroup.dirs["memory"], cgroup.dirs["cpu"], cgroup.dirs["pids"]
         memsw = f"{mem}/memory.memsw.limit_in_bytes"
@@ -63,7 +66,7 @@ def _wait_for(predicate, what: str, limit: float = 30) -> None:
 # -- engine and CLI: `pycontainer update` --------------------------------------------------------------------
 
 def test_update_writes_the_running_containers_cgroup_and_its_record(setup):
-    cli, _ = setup
+    cli, _registry = setup
     cid = cli("run", "-d", "--name", "upd", "--network", "none", "-m", "64m", "--pids-limit", "20", "busybox",
               "sleep", "300", check=True).stdout.strip()
     pid = _inspect(cli, "upd")["State"]["Pid"]
@@ -84,8 +87,8 @@ def test_update_writes_the_running_containers_cgroup_and_its_record(setup):
     cli("update", "-m", "32m", "upd", check=True)
     assert _cgroup_limits(cid)["memory"] == 32 * MIB
     cli("update", "--memory", "0", "--memory-swap", "-1", "--cpus", "0", "--pids-limit", "-1", "upd", check=True)
-    assert _cgroup_limits(cid) | {"memory_swap": -1} == {"memory": -1, "memory_swap": -1, "cpu_quota": -1,
-                                                          "pids": -1}
+    unlimited = {"memory": -1, "memory_swap": -1, "cpu_quota": -1, "pids": -1}
+    assert _cgroup_limits(cid) | {"memory_swap": -1} == unlimited
     assert _inspect(cli, "upd")["HostConfig"]["Memory"] == 0
     events = cli("events", "--since", "5m", "--until", "0s", "--filter", "event=update", check=True).stdout
     assert events.count(f"container update {cid}") == 3
@@ -93,7 +96,7 @@ def test_update_writes_the_running_containers_cgroup_and_its_record(setup):
 
 
 def test_update_refusals_and_a_stopped_container(setup):
-    cli, _ = setup
+    cli, _registry = setup
     proc = cli("update", "nosuch", "--memory", "64m")
     assert proc.returncode == 1 and "No such container: nosuch" in proc.stderr
     cli("create", "--name", "cold", "--network", "none", "busybox", "sleep", "300", check=True)
@@ -118,7 +121,7 @@ def test_update_refusals_and_a_stopped_container(setup):
 
 
 def test_updated_restart_policy_applies_to_the_running_container(setup):
-    cli, _ = setup
+    cli, _registry = setup
     cli("run", "-d", "--name", "pol", "--network", "none", "busybox", "sleep", "300", check=True)
     cli("update", "--restart", "always", "pol", check=True)
     os.kill(_inspect(cli, "pol")["State"]["Pid"], signal.SIGKILL)  # dies on its own: not stopped by a user
@@ -246,12 +249,12 @@ def test_keep_volumes_and_the_anonymous_volume(setup):
     cli, engine_args = setup
     params = {"name": "vols", "image": "busybox", "command": "sleep 300", "network_mode": "none", "volumes": ["/anon"],
               "state": "present"}
-    rc, _ = _run(engine_args, **params)
+    rc, _result = _run(engine_args, **params)
     assert rc == 0 and len(cli("volume", "ls", "-q", check=True).stdout.split()) == 1
-    rc, _ = _run(engine_args, name="vols", state="absent")  # keep_volumes defaults to true: kept
+    rc, _result = _run(engine_args, name="vols", state="absent")  # keep_volumes defaults to true: kept
     assert rc == 0 and len(cli("volume", "ls", "-q", check=True).stdout.split()) == 1
     cli("volume", "prune", "-f", check=True)
-    rc, _ = _run(engine_args, **params)
+    rc, _result = _run(engine_args, **params)
     rc, gone = _run(engine_args, name="vols", state="absent", keep_volumes=False)
     assert rc == 0 and gone["changed"] and cli("volume", "ls", "-q", check=True).stdout.split() == []
 
@@ -260,7 +263,7 @@ def test_update_that_the_kernel_refuses_falls_back_to_recreate_and_bad_input_fai
     cli, engine_args = setup
     base = {"name": "sw", "image": "busybox", "command": "sleep 300", "network_mode": "none", "stop_timeout": 1,
             "memory": "32m", "memory_swap": "64m"}
-    rc, _ = _run(engine_args, **base)
+    rc, _result = _run(engine_args, **base)
     assert rc == 0
     # memory above the stored memory+swap: `update` would refuse it, so the container is recreated.
     real = _check_then_real(cli, engine_args, **{**base, "memory": "128m", "memory_swap": None})

@@ -48,8 +48,8 @@ def test_exec_capture_separates_streams_feeds_stdin_and_returns_the_code(running
 
 def test_exec_capture_tty_privileged_missing_command_and_background_children(running):
     _cli, engine = running
-    tty = engine.containers.exec_capture("box", ["sh", "-c", "[ -t 1 ] && echo terminal; echo out; echo err >&2"],
-                                          tty=True)
+    tty_probe = ["sh", "-c", "[ -t 1 ] && echo terminal; echo out; echo err >&2"]
+    tty = engine.containers.exec_capture("box", tty_probe, tty=True)
     assert tty.exit_code == 0 and tty.stderr == b""
     assert tty.stdout.replace(b"\r\n", b"\n") == b"terminal\nout\nerr\n"
     typed = engine.containers.exec_capture("box", ["cat"], stdin=b"typed", tty=True)  # ends with ^D ^D

@@ -50,7 +50,7 @@ def _create_options(args: argparse.Namespace) -> CreateOptions:
             env.append(f"{item}={os.environ[item]}")
     labels = {}
     for item in args.label:
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         labels[key] = value
     return CreateOptions(
         image=args.image,
@@ -74,7 +74,7 @@ def _create_options(args: argparse.Namespace) -> CreateOptions:
 def _host_config(args: argparse.Namespace) -> HostConfig:
     from ..runtime.hostconfig import RestartPolicy, Ulimit
 
-    restart_name, _, retries = (args.restart or "no").partition(":")
+    restart_name, _sep, retries = (args.restart or "no").partition(":")
     try:
         restart = RestartPolicy(restart_name, int(retries) if retries else 0)
     except ValueError:
@@ -82,7 +82,7 @@ def _host_config(args: argparse.Namespace) -> HostConfig:
     ulimits = []
     for item in args.ulimit:
         name, sep, values = item.partition("=")
-        soft, _, hard = values.partition(":")
+        soft, _sep, hard = values.partition(":")
         try:
             ulimits.append(Ulimit(name, int(soft), int(hard or soft)))
         except ValueError:
@@ -237,7 +237,7 @@ def cmd_unpause(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_wait(engine: Engine, args: argparse.Namespace) -> int:
-    return _each(args.containers, lambda ref: engine.containers.wait(ref))
+    return _each(args.containers, engine.containers.wait)
 
 
 def cmd_rename(engine: Engine, args: argparse.Namespace) -> int:
@@ -323,8 +323,8 @@ def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
-    return _each(args.containers, lambda ref: engine.containers.remove(ref, force=args.force,
-                                                                        volumes=args.volumes) and None)
+    return _each(args.containers,
+                 lambda ref: engine.containers.remove(ref, force=args.force, volumes=args.volumes) and None)
 
 
 def cmd_update(engine: Engine, args: argparse.Namespace) -> int:

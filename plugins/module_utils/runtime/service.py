@@ -773,6 +773,7 @@ class ContainerService:
 
 ETC_FILES = ("hostname", "hosts", "resolv.conf")
 
+
 def _write_etc_files(record: ContainerRecord) -> None:
     """The files every container starts with; networking rewrites hosts/resolv.conf for its modes."""
     from ..network.etcfiles import HOSTS_BASE, read_text, resolv_conf_content
