@@ -21,7 +21,7 @@ demo: setup registry seed
 	$(VENV)/bin/ansible-playbook playbooks/hello.yml
 
 ## Run every test suite; non-zero on any failure.
-test: setup lint debian-image
+test: setup lint sanity debian-image
 	$(PY) -m pytest tests
 
 setup: packages venv $(VENV)/.collection-linked
@@ -67,7 +67,7 @@ sanity: setup
 
 lint: setup
 	$(VENV)/bin/ruff check plugins tests bench
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint --offline -q playbooks
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint --offline -q playbooks roles molecule
 
 registry: setup
 	$(PY) -m tests.fixtures.registry start --state-dir $(STATE)/registry --port $(REGISTRY_PORT)
