@@ -1,7 +1,8 @@
-"""Resolve Docker's ``--user user[:group]`` against the image's /etc/passwd and /etc/group.
+"""Resolve Docker's ``--user user[:group]`` against the container's /etc/passwd and /etc/group.
 
-The files are read from the image's layer directories (top layer first), before the container starts,
-so no path inside the container is ever followed on the host.
+Before a container starts, the files are read from the image's layer directories (top layer first); for an exec
+in a running container, from the container's own root (users added inside it count, as with Docker), opened with
+every symlink resolved inside that root. No path inside the container is ever followed on the host.
 """
 
 from __future__ import annotations
@@ -20,7 +21,24 @@ class User:
     additional_gids: list[int] = field(default_factory=list)
 
 
-def _image_file(lower_dirs: list[str], relpath: str) -> list[list[str]]:
+def _entries(lines) -> list[list[str]]:
+    return [line.rstrip("\n").split(":") for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _container_file(root_fd: int, relpath: str) -> list[list[str]]:
+    from .image._safepath import open_in_root
+
+    try:
+        fd = open_in_root(root_fd, relpath, os.O_RDONLY)
+    except OSError:
+        return []
+    with os.fdopen(fd, errors="replace") as f:
+        return _entries(f)
+
+
+def _image_file(lower_dirs: list[str], relpath: str, root_fd: int | None = None) -> list[list[str]]:
+    if root_fd is not None:
+        return _container_file(root_fd, relpath)
     for directory in reversed(lower_dirs):
         path = os.path.join(directory, relpath)
         # Refuse symlinks: a hostile image could point /etc/passwd at a host file.
@@ -28,15 +46,16 @@ def _image_file(lower_dirs: list[str], relpath: str) -> list[list[str]]:
             return []
         if os.path.isfile(path):
             with open(path, errors="replace") as f:
-                return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+                return _entries(f)
     return []
 
 
-def resolve_user(lower_dirs: list[str], spec: str) -> User:
-    """uid/gid/home/supplementary groups for ``spec`` ("", "name", "uid", "name:group", "uid:gid")."""
+def resolve_user(lower_dirs: list[str], spec: str, root_fd: int | None = None) -> User:
+    """uid/gid/home/supplementary groups for ``spec`` ("", "name", "uid", "name:group", "uid:gid"), from the
+    image's layers or, given ``root_fd`` (a running container's root directory), from the container's files."""
     user_part, _sep, group_part = (spec or "").partition(":")
-    passwd = _image_file(lower_dirs, "etc/passwd")
-    groups = _image_file(lower_dirs, "etc/group")
+    passwd = _image_file(lower_dirs, "etc/passwd", root_fd)
+    groups = _image_file(lower_dirs, "etc/group", root_fd)
     result = User(home="/root" if not user_part or user_part in ("0", "root") else "/")
 
     if user_part:

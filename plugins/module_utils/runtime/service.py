@@ -683,7 +683,6 @@ class ContainerService:
     def _exec_prepare(self, ref: str, command: list[str], user: str | None, env: list[str] | None,
                       workdir: str | None, tty: bool, privileged: bool) -> _PreparedExec:
         """Checks and the process of an exec: the container's user, env (+ HOME, HOSTNAME, TERM) and cwd."""
-        from ..userdb import resolve_user
         from .spec import ProcessSpec
 
         record = self.lookup(ref)
@@ -694,7 +693,7 @@ class ContainerService:
         if not command:
             raise InvalidArgument("exec requires at least 1 argument")
         spec = self._runtime_spec(record)
-        resolved = resolve_user(spec.lower_dirs, user if user is not None else record.config.user)
+        resolved = self._exec_user(record, spec, user if user is not None else record.config.user)
         process_env = merge_env(record.config.env, list(env or []))
         if not any(e.startswith("HOME=") for e in process_env):
             process_env.append(f"HOME={resolved.home}")
@@ -706,6 +705,24 @@ class ContainerService:
                               uid=resolved.uid, gid=resolved.gid, additional_gids=resolved.additional_gids,
                               terminal=tty)
         return _PreparedExec(record, spec, process, privileged)
+
+    @staticmethod
+    def _exec_user(record: ContainerRecord, spec, user: str):
+        """The user as the running container knows it (its /etc/passwd now, not the image's)."""
+        from ..container_store import process_alive
+        from ..userdb import resolve_user
+
+        try:
+            root_fd = os.open(f"/proc/{record.state.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            root_fd = None
+        try:
+            if root_fd is not None and process_alive(record.state.pid, record.state.pid_start_time):
+                return resolve_user(spec.lower_dirs, user, root_fd)
+            return resolve_user(spec.lower_dirs, user)
+        finally:
+            if root_fd is not None:
+                os.close(root_fd)
 
     def _exec_start(self, prepared: _PreparedExec, stdio: tuple[int | None, int, int]):
         """Start the prepared exec on ``stdio``; our copies of those fds (above 2) are closed either way."""
