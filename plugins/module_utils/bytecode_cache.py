@@ -68,22 +68,24 @@ def _install_zip_bytecode_cache() -> None:
         def find_spec(fullname: str, path=None, target=None):
             if not fullname.startswith(package + ".") or not path:
                 return None
+            name = fullname.rpartition(".")[2]
             for entry in path:
                 try:
                     importer = zipimport.zipimporter(entry)
+                    is_package = importer.is_package(fullname)
                 except zipimport.ZipImportError:
                     continue
-                spec = importer.find_spec(fullname)
-                if spec is None or spec.loader is None or spec.origin is None:
+                # Not importer.find_spec(): in Python 3.11 it compiles the source to learn the file name.
+                inner = f"{importer.prefix}{name}/__init__.py" if is_package else f"{importer.prefix}{name}.py"
+                origin = os.path.join(importer.archive, inner)
+                spec = importlib.util.spec_from_loader(fullname, CachedLoader(importer, fullname, origin),
+                                                       origin=origin, is_package=is_package)
+                if spec is None:
                     continue
-                loader = CachedLoader(importer, fullname, spec.origin)
-                new = importlib.util.spec_from_loader(fullname, loader, origin=spec.origin,
-                                                      is_package=importer.is_package(fullname))
-                if new is not None:
-                    new.has_location = True
-                    if new.submodule_search_locations is not None:
-                        new.submodule_search_locations[:] = list(spec.submodule_search_locations or [])
-                return new
+                spec.has_location = True
+                if is_package:
+                    spec.submodule_search_locations = [os.path.join(importer.archive, importer.prefix + name)]
+                return spec
             return None
 
     if not any(type(f).__name__ == "CachedZipFinder" or getattr(f, "__name__", "") == "CachedZipFinder"
