@@ -80,7 +80,7 @@ def test_missing_cffi_is_reported_by_every_module_that_runs_containers(setup, tm
 def test_cffi_backend_alone_runs_containers_and_missing_pyroute2_is_reported(setup, tmp_path):
     """Debian's python3-cffi-backend without the cffi package is all the runtime needs; a bridge network
     without pyroute2 is reported as its missing library."""
-    _cli, engine = setup
+    cli, engine = setup
     backend_only = _venv(str(tmp_path / "backend"), ("_cffi_backend*.so",))
     rc, quiet, output = adhoc_with(backend_only, "pycontainer", {
         **engine, "name": "quiet", "image": "busybox", "command": "echo isolated", "network_mode": "none",
@@ -90,6 +90,8 @@ def test_cffi_backend_alone_runs_containers_and_missing_pyroute2_is_reported(set
         **engine, "name": "bridged", "image": "busybox", "command": "sleep 300", "state": "started"})
     _assert_missing(rc, result, output, "pyroute2")
     assert "required for bridge networking" in result["msg"]
+    # Refused before anything was made: no container that could never start is left behind.
+    assert "bridged" not in cli("ps", "-a", "--format", "{{.Names}}", check=True).stdout.split()
 
 
 def test_missing_zstandard_is_reported_for_a_zstd_image(setup, oci_builder, tmp_path):

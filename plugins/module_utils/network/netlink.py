@@ -33,17 +33,25 @@ CLONE_NEWNET = 0x40000000
 _codecs: types.SimpleNamespace | None = None
 
 
+def require_pyroute2() -> importlib.machinery.ModuleSpec | None:
+    """pyroute2's spec (None when already imported); MissingLibrary when it is not installed. Imports nothing."""
+    if "pyroute2" in sys.modules:
+        return None
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or not spec.submodule_search_locations:
+        from ..errors import MissingLibrary
+
+        raise MissingLibrary("bridge networking needs pyroute2 (Debian: python3-pyroute2, PyPI: pyroute2)",
+                             library="pyroute2", purpose="bridge networking")
+    return spec
+
+
 def _pyroute2_codecs() -> types.SimpleNamespace:
     """Import the message classes without running ``pyroute2/__init__`` (which imports the whole library)."""
     global _codecs
     if _codecs is None:
-        if "pyroute2" not in sys.modules:
-            spec = importlib.util.find_spec("pyroute2")
-            if spec is None or not spec.submodule_search_locations:
-                from ..errors import MissingLibrary
-
-                raise MissingLibrary("bridge networking needs pyroute2 (Debian: python3-pyroute2, PyPI: pyroute2)",
-                                     library="pyroute2", purpose="bridge networking")
+        spec = require_pyroute2()
+        if spec is not None:
             package = types.ModuleType("pyroute2")
             package.__path__ = list(spec.submodule_search_locations)
             package.__spec__ = spec

@@ -32,7 +32,7 @@ from ..errors import (
 from ..timefmt import utc_now_rfc3339
 from . import supervisor
 from .hostconfig import HostConfig
-from .networking import ContainerNetworking, check_container_mode, networking_for
+from .networking import ContainerNetworking, LocalNetworking, check_container_mode, networking_for
 from .volumes import VolumeService
 
 if TYPE_CHECKING:
@@ -104,6 +104,11 @@ class ContainerService:
         if not (entrypoint or cmd):
             raise InvalidArgument("no command specified")
         networking = networking_for(options.host_config.network_mode, self.config, self.events)  # unknown: refused
+        if not isinstance(networking, (LocalNetworking, ContainerNetworking)):
+            # A bridge needs pyroute2 at start: refuse now rather than leave a container that can never start.
+            from ..network.netlink import require_pyroute2
+
+            require_pyroute2()
         joined_hostname = ""
         if isinstance(networking, ContainerNetworking):
             check_container_mode(options.host_config, options.hostname)
