@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE = "ansible_collections/pycontainer/engine/plugins/module_utils"
@@ -66,7 +67,7 @@ def test_modules_from_a_zip_are_compiled_once_and_served_from_the_cache(tmp_path
     # What the second run executes is the cached code: replace it and the import shows the replacement.
     import marshal
 
-    (version_code,) = [path for path in cached if b"ENGINE_VERSION" in open(path, "rb").read()]
+    (version_code,) = [path for path in cached if b"ENGINE_VERSION" in Path(path).read_bytes()]
     with open(version_code, "wb") as f:
         f.write(marshal.dumps(compile("ENGINE_VERSION = 'from-cache'", "version.py", "exec")))
     assert _import(engine_zip, cache).split()[0] == "from-cache"
