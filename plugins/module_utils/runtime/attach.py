@@ -42,6 +42,13 @@ def _window_size(fd: int) -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
+def terminal_size(stdin_fd: int | None) -> tuple[int, int] | None:
+    """(rows, columns) of our terminal: stdin's when it is one, else stdout's; None without a terminal."""
+    if stdin_fd is not None and os.isatty(stdin_fd):
+        return _window_size(stdin_fd)
+    return _window_size(1)
+
+
 def pump(session: AttachSession, stdin_fd: int | None, stdout_fd: int = 1, stderr_fd: int = 2,
          detach_keys: bytes = DETACH_KEYS, proxy_signals: bool = True) -> int | None:
     """Run until the container exits (its exit code) or the user detaches (None)."""

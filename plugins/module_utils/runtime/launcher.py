@@ -48,6 +48,7 @@ class ContainerProcess:
     oom_killed: bool = False  # set by wait(): the kernel OOM-killed a process of the container's cgroup
     cgroup: object = None  # the container's ContainerCgroup (None for exec_in processes / no cgroup)
     listeners: list = dataclasses.field(default_factory=list)  # published-port sockets the monitor relays
+    console: int | None = None  # exec_in_terminal: the pty master, of the container's own devpts
 
 
 def _validate(spec: ContainerSpec) -> None:
@@ -152,6 +153,68 @@ def exec_in(spec: ContainerSpec, target_pid: int, process: ProcessSpec, stdin: i
     are its own; ``privileged`` (``docker exec --privileged``) gives it every capability instead. The process
     is the caller's child: ``wait``/``poll`` it like a container. Raises as ``start`` does.
     """
+    return _exec_spawn(spec, target_pid, process, privileged, (stdin, stdout, stderr), init.build_exec_steps())
+
+
+def exec_in_terminal(spec: ContainerSpec, target_pid: int, process: ProcessSpec, privileged: bool = False,
+                     size: tuple[int, int] | None = None) -> ContainerProcess:
+    """``exec_in`` on a terminal of the container's own devpts (``docker exec -t``); the master is the
+    returned process's ``console`` (the caller closes it), ``size`` (rows, columns) its initial window size.
+
+    A host pty would not do: its slave is a node of the host's devpts, which the container's /dev/pts (its
+    own instance) cannot name (``tty`` says "not a tty"). So the process opens /dev/ptmx itself once it has
+    joined the container's mount namespace, and hands the master back over a socket (SCM_RIGHTS), as runc
+    does with its console socket. All three stdio are the slave, its controlling terminal (Docker)."""
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # both close-on-exec
+    try:
+        steps = [init.wait_for_go, init.join_container, _console_step(theirs, size), init.setup_stdio,
+                 *init.PROCESS_STEPS]
+        try:
+            proc = _exec_spawn(spec, target_pid, dataclasses.replace(process, terminal=True), privileged,
+                               (None, -1, -1), steps)
+        finally:
+            theirs.close()
+        # The process sent the master before it exec'd (the spawn saw that exec succeed): it is here.
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(ours, 1, 1)
+        except OSError as exc:
+            _kill_and_reap(proc)
+            raise EngineError(f"cannot receive the terminal of the exec process: {exc}") from None
+        if not fds:
+            _kill_and_reap(proc)
+            raise EngineError("the exec process sent no terminal")
+    finally:
+        ours.close()  # a master still in flight (setup failed after sending it) goes with the socket
+    proc.console = fds[0]
+    return proc
+
+
+def _console_step(sock, size: tuple[int, int] | None) -> init.Step:
+    """The exec child's step, in the container's mount namespace and still root: a pty of the container's
+    devpts (/dev/ptmx is its pts/ptmx), the slave as stdio (``setup_stdio`` makes it the controlling
+    terminal), owned by the process's user (as runc's fixStdioPermissions), the master sent to the caller."""
+    import fcntl
+    import socket
+    import struct
+    import termios
+
+    def open_console(ctx: init.InitContext) -> None:
+        master, slave = os.openpty()  # glibc: /dev/ptmx, then TIOCGPTPEER (or /dev/pts/<n>)
+        if size:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+        os.fchown(slave, ctx.process.uid, -1)
+        socket.send_fds(sock, [b"m"], [master])
+        os.close(master)
+        sock.close()
+        ctx.stdio = (slave, slave, slave)
+
+    return open_console
+
+
+def _exec_spawn(spec: ContainerSpec, target_pid: int, process: ProcessSpec, privileged: bool,
+                stdio: tuple[int | None, int, int], steps: list) -> ContainerProcess:
     if not process.args:
         raise InvalidArgument("no command specified")
     c = spec.process
@@ -168,9 +231,8 @@ def exec_in(spec: ContainerSpec, target_pid: int, process: ProcessSpec, stdin: i
             hooks.append(cg.add)
     # The child is born in the container's pid namespace (and stays the caller's child).
     pidns = contextlib.nullcontext() if spec.pid_mode == "host" else namespaces.pid_namespace_of(target_pid)
-    return _spawn(lambda go_r: init.InitContext(spec, (stdin, stdout, stderr), go_r, program, process,
-                                                target_pid),
-                  init.build_exec_steps(), hooks, pidns)
+    return _spawn(lambda go_r: init.InitContext(spec, stdio, go_r, program, process, target_pid), steps, hooks,
+                  pidns)
 
 
 def _spawn(make_context, steps: list, parent_hooks: Sequence[Callable[[int], None]], pidns) -> ContainerProcess:

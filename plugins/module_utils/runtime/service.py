@@ -617,13 +617,18 @@ class ContainerService:
         prepared = self._exec_prepare(ref, command, user, env, workdir, tty, privileged)
         master = None
         if tty:
-            master, slave = os.openpty()
-            stdio = (slave if interactive else None, slave, slave)
-        elif detach:
-            stdio = (None, os.open(os.devnull, os.O_WRONLY), os.open(os.devnull, os.O_WRONLY))
+            from .attach import terminal_size
+
+            # The process starts with our window size (``stty size`` right away); SIGWINCH follows it later.
+            size = None if detach else terminal_size(0 if interactive else None)
+            proc = self._exec_start(prepared, None, size=size)
+            master = proc.console
         else:
-            stdio = (0 if interactive else None, 1, 2)
-        proc = self._exec_start(prepared, stdio)
+            if detach:
+                stdio = (None, os.open(os.devnull, os.O_WRONLY), os.open(os.devnull, os.O_WRONLY))
+            else:
+                stdio = (0 if interactive else None, 1, 2)
+            proc = self._exec_start(prepared, stdio)
         if detach:
             if master is not None:
                 os.close(master)
@@ -654,12 +659,8 @@ class ContainerService:
         from . import launcher
 
         if tty:
-            master, slave = os.openpty()
-            try:
-                proc = self._exec_start(prepared, (slave, slave, slave))
-            except BaseException:
-                os.close(master)
-                raise
+            proc = self._exec_start(prepared, None)
+            master = proc.console
             # A terminal has no end of file of its own: after the input comes ^D, as a user would type it
             # (twice after a partial line: the first one only hands the line over).
             if stdin is not None:
@@ -729,19 +730,25 @@ class ContainerService:
             if root_fd is not None:
                 os.close(root_fd)
 
-    def _exec_start(self, prepared: _PreparedExec, stdio: tuple[int | None, int, int]):
-        """Start the prepared exec on ``stdio``; our copies of those fds (above 2) are closed either way."""
+    def _exec_start(self, prepared: _PreparedExec, stdio: tuple[int | None, int, int] | None,
+                    size: tuple[int, int] | None = None):
+        """Start the prepared exec on ``stdio``; our copies of those fds (above 2) are closed either way.
+        None: on a terminal of the container's devpts, whose master is the process's ``console``."""
         from . import launcher
 
         command = prepared.process.args
         self._event(prepared.record, "exec_create: " + " ".join(command))
-        try:
-            proc = launcher.exec_in(prepared.spec, prepared.record.state.pid, prepared.process, *stdio,
-                                    privileged=prepared.privileged)
-        finally:
-            for fd in set(stdio):
-                if fd is not None and fd > 2:
-                    os.close(fd)
+        if stdio is None:
+            proc = launcher.exec_in_terminal(prepared.spec, prepared.record.state.pid, prepared.process,
+                                             privileged=prepared.privileged, size=size)
+        else:
+            try:
+                proc = launcher.exec_in(prepared.spec, prepared.record.state.pid, prepared.process, *stdio,
+                                        privileged=prepared.privileged)
+            finally:
+                for fd in set(stdio):
+                    if fd is not None and fd > 2:
+                        os.close(fd)
         self._event(prepared.record, "exec_start: " + " ".join(command))
         return proc
 

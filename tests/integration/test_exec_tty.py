@@ -1,0 +1,81 @@
+"""`exec -t`: the process's terminal is a pty of the container's own devpts (/dev/pts/<n> inside), as with
+Docker, through the CLI (driven from a real terminal), the engine API (exec_capture) and detach keys."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
+
+from tests.integration.test_lifecycle import _read_until, _spawn_in_pty, image  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def box(cli, image):  # noqa: F811 (the imported fixture)
+    cli("run", "-d", "--name", "box", "--network", "none", image, "sleep", "300", check=True)
+    try:
+        yield cli
+    finally:
+        cli("rm", "-f", "box")
+
+
+def test_exec_t_names_a_terminal_of_the_container(box):
+    cli = box
+    # Without -i too: with a terminal all three stdio are the pty (Docker).
+    result = cli("exec", "-t", "box", "sh", "-c", "tty; test -t 0 && echo in-tty; ls /dev/pts", check=True)
+    lines = result.stdout.replace("\r\n", "\n").splitlines()
+    assert len(lines) == 3, (result.stdout, result.stderr)
+    assert lines[0].startswith("/dev/pts/") and lines[0][len("/dev/pts/"):].isdigit(), lines
+    assert lines[1] == "in-tty"
+    assert lines[0].rsplit("/", 1)[1] in lines[2].split(), lines  # the node is in the container's devpts
+    # The controlling terminal: /dev/tty opens (it fails without one); -u: the pty belongs to that user.
+    owned = cli("exec", "-t", "-u", "nobody", "box", "sh", "-c", "echo hi > /dev/tty; stat -c %u \"$(tty)\"",
+                check=True).stdout.replace("\r\n", "\n").splitlines()
+    assert owned == ["hi", "65534"]
+
+
+def test_exec_it_interactive_shell_window_size_and_detach_keys(box):
+    cli = box
+    proc, master = _spawn_in_pty(cli, "exec", "-it", "box", "sh")  # our terminal: 33 rows, 101 columns
+    try:
+        _read_until(master, b"# ")
+        os.write(master, b"stty size; tty; echo $TERM; exit 7\r")
+        seen = _read_until(master, b"xterm")
+        assert b"33 101" in seen and b"/dev/pts/" in seen and b"not a tty" not in seen
+        assert proc.wait(timeout=20) == 7
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc, master = _spawn_in_pty(cli, "exec", "-it", "box", "sh")
+    try:
+        _read_until(master, b"# ")
+        os.write(master, b"echo marker-$((6*7))\r")
+        _read_until(master, b"marker-42")
+        os.write(master, b"\x10\x11")  # ctrl-p ctrl-q: the CLI detaches
+        assert proc.wait(timeout=20) == 0
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_exec_capture_tty_runs_on_the_containers_devpts(box):
+    cli = box
+    engine = Engine.from_options(root=cli.root, config_path=cli.config)
+    result = engine.containers.exec_capture("box", ["sh", "-c", "tty; [ -t 0 ] && echo in; echo err >&2"],
+                                            tty=True)
+    lines = result.stdout.replace(b"\r\n", b"\n").splitlines()
+    assert result.exit_code == 0 and result.stderr == b""
+    assert lines[0].startswith(b"/dev/pts/") and lines[1:] == [b"in", b"err"], lines
+    typed = engine.containers.exec_capture("box", ["cat"], stdin=b"typed\n", tty=True)
+    assert typed.exit_code == 0 and typed.stdout.count(b"typed") == 2  # the echo and cat's copy
+    # A command that cannot run is still a result, and no pty is left open in the container.
+    missing = engine.containers.exec_capture("box", ["no-such-command"], tty=True)
+    assert missing.exit_code == 127 and b"executable file not found" in missing.stderr
+    assert engine.containers.exec_capture("box", ["ls", "/dev/pts"]).stdout.split() == [b"ptmx"]
