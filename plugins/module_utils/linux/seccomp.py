@@ -182,10 +182,10 @@ def applies(rule: dict, caps: set[str], goarch: str, kernel: tuple[int, ...]) ->
 
 
 def _lib():
-    try:
-        from ._seccomp_ffi import ffi
-    except ImportError as exc:
-        raise MissingLibrary(f"seccomp needs cffi's backend: {exc}", library="cffi", purpose="seccomp") from None
+    from ._seccomp_ffi import BACKEND_ERROR, ffi  # imports anywhere: ffi is None without cffi's backend
+
+    if ffi is None:
+        raise MissingLibrary(f"seccomp needs cffi's backend: {BACKEND_ERROR}", library="cffi", purpose="seccomp")
     try:
         return ffi, ffi.dlopen("libseccomp.so.2")
     except OSError as exc:

@@ -25,11 +25,11 @@ _ffi: Any = None
 def _nft() -> tuple[Any, Any]:
     global _lib, _ffi
     if _lib is None:
-        try:
-            from ._nft_ffi import ffi
-        except ImportError as exc:
-            raise MissingLibrary(f"port publishing and bridge networks need cffi's backend: {exc}",
-                                 library="cffi", purpose="port publishing and bridge networks") from None
+        from ._nft_ffi import BACKEND_ERROR, ffi  # imports anywhere: ffi is None without cffi's backend
+
+        if ffi is None:
+            raise MissingLibrary(f"port publishing and bridge networks need cffi's backend: {BACKEND_ERROR}",
+                                 library="cffi", purpose="port publishing and bridge networks")
         try:
             _lib = ffi.dlopen("libnftables.so.1")
         except OSError as exc:

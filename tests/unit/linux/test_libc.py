@@ -16,22 +16,27 @@ LINUX_DIR = os.path.dirname(libc.__file__)
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
-@pytest.mark.parametrize("builder", ["linux/_libc_build.py", "linux/_seccomp_build.py", "network/_nft_build.py"])
-def test_generated_ffi_modules_are_up_to_date(tmp_path, builder):
-    script = os.path.join(os.path.dirname(LINUX_DIR), builder)
-    spec = importlib.util.spec_from_file_location("builder", script)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(LINUX_DIR)))
+FFI_BUILD = os.path.join(REPO, "tools", "ffi_build.py")
+FFI_TARGETS = ["linux/_libc_ffi", "linux/_seccomp_ffi", "network/_nft_ffi"]
+
+
+@pytest.mark.parametrize("target", FFI_TARGETS)
+def test_generated_ffi_modules_are_up_to_date(tmp_path, target):
+    spec = importlib.util.spec_from_file_location("ffi_build", FFI_BUILD)
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    out = build.build(str(tmp_path))
-    committed = os.path.join(os.path.dirname(script), os.path.basename(out))
+    assert sorted(build.TARGETS) == sorted(FFI_TARGETS)
+    out = build.build(target, str(tmp_path))
+    committed = os.path.join(os.path.dirname(LINUX_DIR), target + ".py")
     with open(out) as fresh, open(committed) as kept:
-        assert fresh.read() == kept.read(), f"run plugins/module_utils/{builder} and commit"
+        assert fresh.read() == kept.read(), "run tools/ffi_build.py and commit"
 
 
 def test_generated_ffi_version_is_accepted_by_old_backends():
     # cffi backends accept _version 0x2601..0x28FF from 1.8 on (Debian 12 ships 1.15.1).
     with open(_libc_ffi.__file__) as f:
-        assert "_version = 0x2601," in f.read()
+        assert "_version=0x2601," in f.read()
 
 
 def test_errors_carry_errno():
@@ -159,3 +164,30 @@ def test_missing_backend_is_a_clear_engine_error(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": _collection_path(tmp_path), "PATH": os.environ["PATH"]}, check=False)
     assert "python3-cffi-backend" in proc.stdout, proc.stderr
+
+
+def test_generated_modules_import_without_backend_and_fail_on_first_use(tmp_path):
+    """ansible-test's import test imports every module_utils file where cffi is absent: the generated
+    modules themselves must import (ffi is None); seccomp and nftables raise MissingLibrary when used."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['_cffi_backend'] = None\n"
+            "from ansible_collections.pycontainer.engine.plugins.module_utils.errors import MissingLibrary\n"
+            "from ansible_collections.pycontainer.engine.plugins.module_utils.linux import _libc_ffi, _seccomp_ffi\n"
+            "from ansible_collections.pycontainer.engine.plugins.module_utils.linux import seccomp\n"
+            "from ansible_collections.pycontainer.engine.plugins.module_utils.network import _nft_ffi, nftables\n"
+            "print(_libc_ffi.ffi, _seccomp_ffi.ffi, _nft_ffi.ffi, '_cffi_backend' in _nft_ffi.BACKEND_ERROR)\n"
+            "for use in (lambda: seccomp.compile_bpf({'defaultAction': 'SCMP_ACT_ALLOW'}, []),\n"
+            "            lambda: nftables.run([])):\n"
+            "    try:\n"
+            "        use()\n"
+            "    except MissingLibrary as exc:\n"
+            "        print(exc.library, exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": _collection_path(tmp_path), "PATH": os.environ["PATH"]}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "None None None True"
+    assert lines[1].startswith("cffi seccomp needs cffi's backend")
+    assert lines[2].startswith("cffi port publishing and bridge networks need cffi's backend")
