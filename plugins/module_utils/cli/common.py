@@ -17,7 +17,7 @@ class CliParser(argparse.ArgumentParser):
     def error(self, message: str):
         self.print_usage(sys.stderr)
         err(f"{self.prog}: {message}")
-        sys.exit(125)
+        raise SystemExit(125)
 
 
 def confirm(warning: str) -> bool:

@@ -21,7 +21,6 @@ import os
 import selectors
 import signal
 import socket
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -627,7 +626,9 @@ class Monitor:
             self.launch(sup)
             self.service.event(record, "restart")
         except errors.EngineError as exc:
-            print(f"restart of {sup.id} failed: {exc}", file=sys.stderr)
+            # Failed actions go to the engine log, with the container id, where users look for them.
+            self.engine.log.error(f"restart failed: {exc}", id=sup.id, error=type(exc).__name__,
+                                  exit_code=exc.exit_code)
             self.exited(sup, getattr(exc, "exit_code", 125)) if sup.process else self._give_up(sup, exc)
 
     def _give_up(self, sup: Supervised, exc: errors.EngineError) -> None:
