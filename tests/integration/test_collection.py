@@ -34,6 +34,8 @@ def test_galaxy_build_and_install(tmp_path):
     listing = subprocess.run(["tar", "tzf", tarball], capture_output=True, text=True, check=True).stdout
     assert "plugins/module_utils/engine.py" in listing
     assert not any(part in listing for part in (".venv/", ".state/", ".collections/", "__pycache__"))
+    # Galaxy shows the changelog; the developer-only ffi generator (needs cffi) stays out.
+    assert "changelogs/changelog.yaml" in listing and "tools/" not in listing
     # Away from the repository (whose ansible.cfg already provides the collection), as a user would.
     install_dir = tmp_path / "installed"
     env = ansible_env()
