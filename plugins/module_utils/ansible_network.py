@@ -41,6 +41,11 @@ def manage_network(engine: Engine, params: dict[str, Any], check_mode: bool) -> 
     result: dict[str, Any] = {"changed": False, "actions": []}
 
     def remove() -> None:
+        if params.get("force"):
+            for container_id, member in sorted((before.get("Containers") or {}).items()):
+                result["actions"].append(f"Disconnected container {member['Name']}")
+                if not check_mode:
+                    networks.disconnect(name, engine.containers.lookup(container_id), force=True)
         result["actions"].append(f"Removed network {name}")
         if not check_mode:
             networks.remove(name)

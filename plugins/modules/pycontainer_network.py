@@ -45,10 +45,17 @@ options:
     description:
       - Labels of the network.
     type: dict
+  force:
+    description:
+      - With O(state=absent), or when the network must be recreated, first disconnect the containers attached to
+        it (as C(docker network disconnect --force)); without it, a network in use is not removed and the task
+        fails.
+    type: bool
+    default: false
   state:
     description:
       - V(present) creates the network when missing, and recreates it when O(subnet), O(gateway), O(internal)
-        or O(labels) differ (failing while containers use it); V(absent) removes it.
+        or O(labels) differ (failing while containers use it unless O(force)); V(absent) removes it.
     type: str
     choices: [absent, present]
     default: present
@@ -81,10 +88,11 @@ EXAMPLES = r"""
       - name: appnet
         aliases: [database]
 
-- name: Remove the network
+- name: Remove the network, disconnecting the container first
   pycontainer.engine.pycontainer_network:
     name: appnet
     state: absent
+    force: true
 """
 
 RETURN = r"""
@@ -129,6 +137,7 @@ def main() -> None:
             gateway={"type": "str"},
             internal={"type": "bool"},
             labels={"type": "dict"},
+            force={"type": "bool", "default": False},
             state={"type": "str", "default": "present", "choices": ["absent", "present"]},
         ),
         supports_check_mode=True,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
+
+import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -55,3 +58,22 @@ def ansible_env() -> dict[str, str]:
     env["ANSIBLE_LOCAL_TEMP"] = env.get("ANSIBLE_LOCAL_TEMP", "/tmp/ansible-local")
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
     return env
+
+
+def run_module_examples(module: str, cli: Cli, tmp_path, replace: dict[str, str] | None = None,
+                        *extra: str) -> subprocess.CompletedProcess:
+    """The module's EXAMPLES as one play on localhost, the engine options set through the action group
+    (``replace``: placeholders of the examples, such as a registry name, by what the test has)."""
+    with open(os.path.join(REPO, "plugins", "modules", f"{module}.py")) as f:
+        tree = ast.parse(f.read())
+    examples = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                    and getattr(node.targets[0], "id", None) == "EXAMPLES")
+    for placeholder, value in (replace or {}).items():
+        examples = examples.replace(placeholder, value)
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "module_defaults": {"group/pycontainer.engine.pycontainer": {"root": cli.root, "config": cli.config}},
+             "tasks": yaml.safe_load(examples)}]
+    playbook = tmp_path / f"{module}_examples.yml"
+    playbook.write_text(yaml.safe_dump(play))
+    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), str(playbook), *extra], cwd=REPO,
+                          env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)

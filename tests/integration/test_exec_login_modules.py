@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
-import yaml
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict, ContainerNotFound
 
-from tests.integration.helpers import REPO, VENV_BIN, Cli, ansible_env, write_engine_config
+from tests.integration.helpers import Cli, run_module_examples, write_engine_config
 from tests.integration.test_ansible import adhoc
 from tests.integration.test_lifecycle import wait_for
 
@@ -122,29 +120,8 @@ def test_exec_module_check_mode_detach_and_refusals(running):
         assert rc != 0 and stopped["msg"].endswith("is not running"), stopped
 
 
-def _run_examples(module: str, cli: Cli, tmp_path, replace: dict[str, str] | None = None,
-                  *extra: str) -> subprocess.CompletedProcess:
-    """The module's EXAMPLES as one play on localhost, the engine options set through the action group
-    (``replace``: placeholders of the examples, such as a registry name, by what the test has)."""
-    import ast
-
-    with open(os.path.join(REPO, "plugins", "modules", f"{module}.py")) as f:
-        tree = ast.parse(f.read())
-    examples = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
-                    and getattr(node.targets[0], "id", None) == "EXAMPLES")
-    for placeholder, value in (replace or {}).items():
-        examples = examples.replace(placeholder, value)
-    play = [{"hosts": "localhost", "gather_facts": False,
-             "module_defaults": {"group/pycontainer.engine.pycontainer": {"root": cli.root, "config": cli.config}},
-             "tasks": yaml.safe_load(examples)}]
-    playbook = tmp_path / f"{module}_examples.yml"
-    playbook.write_text(yaml.safe_dump(play))
-    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), str(playbook), *extra], cwd=REPO,
-                          env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
-
-
 def test_exec_module_examples_run(cli, tmp_path):
-    proc = _run_examples("pycontainer_exec", cli, tmp_path)
+    proc = run_module_examples("pycontainer_exec", cli, tmp_path)
     try:
         assert proc.returncode == 0 and "failed=0" in proc.stdout, proc.stdout + proc.stderr
         assert "hello from " in proc.stdout
@@ -215,7 +192,7 @@ def test_login_module_checks_stores_is_idempotent_and_logs_out(auth_registry, cl
 def test_login_module_examples_run_and_hide_the_password(auth_registry, engine_root, tmp_path):
     config = write_engine_config(str(tmp_path / "engine.json"), auth_registry.host)
     cli = Cli(root=str(engine_root), config=config)
-    proc = _run_examples("pycontainer_login", cli, tmp_path, {"registry.example.com:5000": auth_registry.host},
-                         "-e", f"registry_password={PASSWORD}", "-v")
+    proc = run_module_examples("pycontainer_login", cli, tmp_path, {"registry.example.com:5000": auth_registry.host},
+                             "-e", f"registry_password={PASSWORD}", "-v")
     assert proc.returncode == 0 and "changed=2" in proc.stdout, proc.stdout + proc.stderr
     assert PASSWORD not in proc.stdout + proc.stderr

@@ -254,6 +254,15 @@ def test_connect_and_disconnect_a_running_container(net_cli: NetCli):
     net_cli("network", "rm", "side", check=True)
 
 
+def test_a_network_given_at_run_is_removable_once_the_container_is_disconnected(net_cli: NetCli):
+    net_cli("network", "create", "front", check=True)
+    net_cli.start("--name", "fc", "--network", "front", net_cli.image, "sleep", "60")
+    refused = net_cli("network", "rm", "front")
+    assert refused.returncode != 0 and "has active endpoints (fc)" in refused.stderr
+    net_cli("network", "disconnect", "front", "fc", check=True)
+    net_cli("network", "rm", "front", check=True)  # Docker: the endpoint is gone, nothing uses it
+
+
 def test_twenty_concurrent_runs_get_distinct_addresses_and_ports(net_cli: NetCli):
     def run(i: int) -> str:
         return net_cli.start("--name", f"c{i}", "-p", "0:80", net_cli.image, "sleep", "60")

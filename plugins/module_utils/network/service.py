@@ -700,7 +700,7 @@ class NetworkService:
             if doc["Name"] == DEFAULT_NETWORK:
                 raise Conflict(f"{doc['Name']} is a pre-defined network and cannot be removed")
             users = [e["name"] for e in state["containers"].values() if doc["Id"] in e["endpoints"]]
-            users += self._configured_users(doc)
+            users += self._configured_users(doc, state)
             if users:
                 raise Conflict(f"error while removing network: network {doc['Name']} id {doc['Id']} has active "
                                f"endpoints ({', '.join(sorted(set(users)))})")
@@ -710,14 +710,16 @@ class NetworkService:
         self._event("destroy", doc)
         return doc
 
-    def _configured_users(self, doc: dict) -> list[str]:
-        """Running containers (per the container store) configured for this network."""
+    def _configured_users(self, doc: dict, state: dict) -> list[str]:
+        """Running containers (per the container store) configured for this network and not disconnected."""
         from ..container_store import ContainerStore
 
         users = []
         for record in ContainerStore(self.config.paths.containers).list():
             if record.state.status == "running":
                 host = record.config.host_config
+                if state["attach"].get(record.id, {}).get(doc["Name"], {}) is None:
+                    continue  # `network disconnect` took it off this network
                 if doc["Name"] in (host.network_mode, *host.networks) or host.network_mode == doc["Id"]:
                     users.append(record.name)
         return users
