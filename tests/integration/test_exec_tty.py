@@ -79,3 +79,9 @@ def test_exec_capture_tty_runs_on_the_containers_devpts(box):
     missing = engine.containers.exec_capture("box", ["no-such-command"], tty=True)
     assert missing.exit_code == 127 and b"executable file not found" in missing.stderr
     assert engine.containers.exec_capture("box", ["ls", "/dev/pts"]).stdout.split() == [b"ptmx"]
+
+
+def test_run_t_without_i_gives_the_process_a_terminal(cli, image):  # noqa: F811 (the imported fixture)
+    # Docker: with -t all three stdio are the terminal, with or without -i (it used to fail at start).
+    result = cli("run", "-t", "--rm", "--network", "none", image, "sh", "-c", "test -t 0 && test -t 1 && echo in-tty")
+    assert (result.returncode, result.stdout.replace("\r\n", "\n")) == (0, "in-tty\n"), result.stderr

@@ -445,7 +445,8 @@ class Monitor:
                 sup.tty_master = master
                 sup.outputs[master] = "stdout"
                 child_fds.append(slave)
-                stdio = (slave if config.open_stdin else None, slave, slave)
+                # Docker: with -t the terminal is stdin too (input reaches it only with -i).
+                stdio = (slave, slave, slave)
                 if config.open_stdin:
                     sup.stdin_fd = master
             else:
