@@ -192,7 +192,8 @@ def test_login_module_checks_stores_is_idempotent_and_logs_out(auth_registry, cl
 def test_login_module_examples_run_and_hide_the_password(auth_registry, engine_root, tmp_path):
     config = write_engine_config(str(tmp_path / "engine.json"), auth_registry.host)
     cli = Cli(root=str(engine_root), config=config)
-    proc = run_module_examples("pycontainer_login", cli, tmp_path, {"registry.example.com:5000": auth_registry.host},
-                             "-e", f"registry_password={PASSWORD}", "-v")
+    placeholders = {"registry.example.com:5000": auth_registry.host}
+    proc = run_module_examples("pycontainer_login", cli, tmp_path, placeholders,
+                               "-e", f"registry_password={PASSWORD}", "-v")
     assert proc.returncode == 0 and "changed=2" in proc.stdout, proc.stdout + proc.stderr
     assert PASSWORD not in proc.stdout + proc.stderr
