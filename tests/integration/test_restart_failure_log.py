@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from tests.integration.helpers import Cli
-from tests.integration.test_lifecycle import image, wait_for  # noqa: F401 (image is a fixture)
+from tests.integration.test_lifecycle import wait_for
+
+
+@pytest.fixture
+def image(cli, busybox_image) -> str:
+    cli("pull", "-q", busybox_image, check=True)
+    return busybox_image
 
 
 def _engine_log(cli: Cli) -> str:
@@ -18,7 +26,7 @@ def _engine_log(cli: Cli) -> str:
         return f.read()
 
 
-def test_failed_restart_is_in_the_engine_log(cli, image, tmp_path):  # noqa: F811
+def test_failed_restart_is_in_the_engine_log(cli, image, tmp_path):
     source, control = tmp_path / "data", tmp_path / "control"
     source.mkdir()
     control.mkdir()
