@@ -66,7 +66,7 @@ sanity: setup
 	$(PY) tests/sanity/run.py
 
 lint: setup
-	$(VENV)/bin/ruff check plugins tests bench
+	$(VENV)/bin/ruff check plugins tests bench tools
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint --offline -q
 
 registry: setup
