@@ -230,13 +230,19 @@ def enter_cwd(ctx: InitContext) -> None:
 PROCESS_STEPS = (restrict_capabilities, set_rlimits, load_seccomp, switch_user, enter_cwd)
 
 
-def build_steps(hooks: Sequence[Step] = ()) -> list[Step]:
+def build_steps(hooks: Sequence[Step] = (), console: Step | None = None) -> list[Step]:
     """The ordered setup of the container; ``hooks`` run as root inside the final view, before the
-    capability and user switch (the place for seccomp-independent extras)."""
+    capability and user switch (the place for seccomp-independent extras). ``console`` (a terminal of the
+    container's devpts: launcher.start_in_terminal) opens it and sets the stdio, which is why the stdio then
+    comes after the filesystem: /dev/pts and /dev/ptmx must be the container's."""
+    if console is None:
+        early, late = [setup_stdio], []
+    else:
+        early, late = [], [console, setup_stdio]
     return [
-        setup_stdio, enter_network_namespace, wait_for_go, enter_namespaces, setup_uts, setup_network,
+        *early, enter_network_namespace, wait_for_go, enter_namespaces, setup_uts, setup_network,
         binds.open_step, mount_rootfs, binds.attach_step,  # user mounts: sources before pivot, targets after
-        *hooks, *PROCESS_STEPS,
+        *late, *hooks, *PROCESS_STEPS,
     ]
 
 

@@ -48,7 +48,7 @@ class ContainerProcess:
     oom_killed: bool = False  # set by wait(): the kernel OOM-killed a process of the container's cgroup
     cgroup: object = None  # the container's ContainerCgroup (None for exec_in processes / no cgroup)
     listeners: list = dataclasses.field(default_factory=list)  # published-port sockets the monitor relays
-    console: int | None = None  # exec_in_terminal: the pty master, of the container's own devpts
+    console: int | None = None  # *_in_terminal: the pty master, of the container's own devpts
 
 
 def _validate(spec: ContainerSpec) -> None:
@@ -88,6 +88,22 @@ def start(spec: ContainerSpec, stdin: int | None, stdout: int, stderr: int, *,
     Raises CommandNotFound (127) / CommandNotExecutable (126) / EngineError (125); nothing is left
     behind on failure.
     """
+    return _start(spec, (stdin, stdout, stderr), parent_hooks, init_hooks, None)
+
+
+def start_in_terminal(spec: ContainerSpec, *, size: tuple[int, int] | None = None,
+                      parent_hooks: Sequence[Callable[[int], None]] = (),
+                      init_hooks: Sequence[init.Step] = ()) -> ContainerProcess:
+    """``start`` on a terminal of the container's own devpts (``docker run -t``): the container opens it
+    once its /dev/pts is mounted, before its hooks and the user switch; the master is the returned process's
+    ``console`` (the caller closes it), ``size`` (rows, columns) its initial window size. Why not a host
+    pty: see ``exec_in_terminal``. Sets ``spec.process.terminal``."""
+    spec.process.terminal = True
+    return _with_console(size, lambda console: _start(spec, (None, -1, -1), parent_hooks, init_hooks, console))
+
+
+def _start(spec: ContainerSpec, stdio: tuple[int | None, int, int], parent_hooks: Sequence[Callable[[int], None]],
+           init_hooks: Sequence[init.Step], console: init.Step | None) -> ContainerProcess:
     _validate(spec)
     program = _seccomp_program(spec.process)
     os.makedirs(spec.upper_dir, 0o755, exist_ok=True)
@@ -106,14 +122,13 @@ def start(spec: ContainerSpec, stdin: int | None, stdout: int, stderr: int, *,
                 cgroup.destroy()
             raise
         hooks.insert(0, cgroup.add)
-    steps = init.build_steps(init_hooks)
+    steps = init.build_steps(init_hooks, console)
     pidns = spec.pid_mode != "host"
     netns_fd = -1
     try:
         if spec.join_netns_pid:
             netns_fd = _open_joined_netns(spec)
-        proc = _spawn(lambda go_r: init.InitContext(spec, (stdin, stdout, stderr), go_r, program,
-                                                    netns_fd=netns_fd), steps, hooks,
+        proc = _spawn(lambda go_r: init.InitContext(spec, stdio, go_r, program, netns_fd=netns_fd), steps, hooks,
                       namespaces.new_pid_namespace_for_children() if pidns else contextlib.nullcontext())
     except BaseException:
         if cgroup is not None:
@@ -165,34 +180,49 @@ def exec_in_terminal(spec: ContainerSpec, target_pid: int, process: ProcessSpec,
     own instance) cannot name (``tty`` says "not a tty"). So the process opens /dev/ptmx itself once it has
     joined the container's mount namespace, and hands the master back over a socket (SCM_RIGHTS), as runc
     does with its console socket. All three stdio are the slave, its controlling terminal (Docker)."""
+    terminal = dataclasses.replace(process, terminal=True)
+    return _with_console(size, lambda console: _exec_spawn(
+        spec, target_pid, terminal, privileged, (None, -1, -1),
+        [init.wait_for_go, init.join_container, console, init.setup_stdio, *init.PROCESS_STEPS]))
+
+
+def _with_console(size: tuple[int, int] | None,
+                  spawn: Callable[[init.Step], ContainerProcess]) -> ContainerProcess:
+    """Run ``spawn(console_step)``, whose process runs the step (it opens the terminal and sends the master
+    over a socketpair), and return the process with the master received as its ``console``."""
     import socket
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # both close-on-exec
     try:
-        steps = [init.wait_for_go, init.join_container, _console_step(theirs, size), init.setup_stdio,
-                 *init.PROCESS_STEPS]
         try:
-            proc = _exec_spawn(spec, target_pid, dataclasses.replace(process, terminal=True), privileged,
-                               (None, -1, -1), steps)
+            proc = spawn(_console_step(theirs, size))
         finally:
             theirs.close()
         # The process sent the master before it exec'd (the spawn saw that exec succeed): it is here.
         try:
             _msg, fds, _flags, _addr = socket.recv_fds(ours, 1, 1)
         except OSError as exc:
-            _kill_and_reap(proc)
-            raise EngineError(f"cannot receive the terminal of the exec process: {exc}") from None
+            _abandon(proc)
+            raise EngineError(f"cannot receive the terminal of the container process: {exc}") from None
         if not fds:
-            _kill_and_reap(proc)
-            raise EngineError("the exec process sent no terminal")
+            _abandon(proc)
+            raise EngineError("the container process sent no terminal")
     finally:
         ours.close()  # a master still in flight (setup failed after sending it) goes with the socket
     proc.console = fds[0]
     return proc
 
 
+def _abandon(proc: ContainerProcess) -> None:
+    """Kill a process that started but cannot be used, and its cgroup (a container's)."""
+    _kill_and_reap(proc)
+    if proc.cgroup is not None:
+        with contextlib.suppress(Exception):
+            proc.cgroup.destroy()
+
+
 def _console_step(sock, size: tuple[int, int] | None) -> init.Step:
-    """The exec child's step, in the container's mount namespace and still root: a pty of the container's
+    """The child's step, in the container's mount namespace and still root: a pty of the container's
     devpts (/dev/ptmx is its pts/ptmx), the slave as stdio (``setup_stdio`` makes it the controlling
     terminal), owned by the process's user (as runc's fixStdioPermissions), the master sent to the caller."""
     import fcntl

@@ -137,6 +137,7 @@ class Supervised:
         self.stdin_close_pending = False
         self.stdin_once = False
         self.tty_master: int | None = None
+        self.tty_size: tuple[int, int] | None = None  # the terminal's window, kept for a restart's new one
         self.log: Any = None
         self.clients: set[Client] = set()
         self.waiters: list[Client] = []
@@ -253,6 +254,7 @@ class Supervised:
     def resize(self, rows: int, cols: int) -> None:
         if self.tty_master is None:
             return
+        self.tty_size = (rows, cols)
         import struct
         import termios
 
@@ -423,6 +425,8 @@ class Monitor:
         if attach:
             sup.attach_client(client)
             sup.stdin_once = bool(request.get("stdin_once"))
+        if request.get("size"):  # the attached caller's window: the terminal has it before the process runs
+            sup.tty_size = (int(request["size"][0]), int(request["size"][1]))
         self.containers[record.id] = sup
         try:
             pid = self.launch(sup)
@@ -440,15 +444,9 @@ class Monitor:
         child_fds: list[int] = []
         try:
             if config.tty:
-                master, slave = os.openpty()
-                os.set_blocking(master, False)
-                sup.tty_master = master
-                sup.outputs[master] = "stdout"
-                child_fds.append(slave)
-                # Docker: with -t the terminal is stdin too (input reaches it only with -i).
-                stdio = (slave, slave, slave)
-                if config.open_stdin:
-                    sup.stdin_fd = master
+                # The container opens its terminal itself, in its own devpts (a host pty's slave is a node
+                # its /dev/pts cannot name): service.launch hands back the master as process.console.
+                stdio: tuple[int | None, int, int] = (None, -1, -1)
             else:
                 out_r, out_w = os.pipe2(os.O_CLOEXEC)
                 err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -466,7 +464,15 @@ class Monitor:
             log_config = LogConfig.parse(config.host_config.log_driver, config.host_config.log_options)
             if log_config.driver == "json-file":
                 sup.log = JsonFileWriter(log_path(record.directory, record.id), log_config)
-            sup.process, sup.spec = self.service.launch(record, *stdio, monitor=self.me)
+            sup.process, sup.spec = self.service.launch(record, *stdio, monitor=self.me, size=sup.tty_size)
+            if config.tty:
+                master = sup.process.console
+                sup.tty_master = master
+                sup.outputs[master] = "stdout"
+                os.set_blocking(master, False)
+                # Docker: with -t the terminal is stdin too (input reaches it only with -i).
+                if config.open_stdin:
+                    sup.stdin_fd = master
         except BaseException:
             for fd in {*sup.outputs, sup.stdin_fd} - {None}:
                 with contextlib.suppress(OSError):

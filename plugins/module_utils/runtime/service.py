@@ -189,9 +189,14 @@ class ContainerService:
         """
         conn = supervisor.connect(self.config)
         self._event(record, "attach")  # Docker's order for an attached run: create, attach, start, die
+        request = {"op": "start", "id": record.id, "attach": True, "stdin_once": stdin}
+        if record.config.tty:
+            from .attach import terminal_size
+
+            # The terminal starts with our window size (``stty size`` right away), as Docker's ConsoleSize.
+            request["size"] = terminal_size(0 if stdin else None)
         try:
-            reply = supervisor.raise_for(supervisor.ask(conn, {
-                "op": "start", "id": record.id, "attach": True, "stdin_once": stdin}))
+            reply = supervisor.raise_for(supervisor.ask(conn, request))
         except BaseException:
             conn.close()
             raise
@@ -228,8 +233,12 @@ class ContainerService:
             raise
 
     def launch(self, record: ContainerRecord, stdin: int | None, stdout: int, stderr: int,
-               monitor: tuple[int, int] = (0, 0)):
-        """Start the container's process as the caller's child (the monitor calls this). -> (process, spec)"""
+               monitor: tuple[int, int] = (0, 0), size: tuple[int, int] | None = None):
+        """Start the container's process as the caller's child (the monitor calls this). -> (process, spec)
+
+        With ``tty`` the stdio arguments are ignored: the terminal, of the container's own devpts, is opened
+        by the container and its master is ``process.console`` (the caller closes it), ``size`` (rows,
+        columns) its initial window."""
         from . import launcher
 
         spec = self._runtime_spec(record)
@@ -241,8 +250,11 @@ class ContainerService:
                 if attachment.join_netns:  # --network container: (runtime/networking.py)
                     spec.join_netns_pid, spec.join_netns_start_time = attachment.join_netns
                     spec.hostname = attachment.hostname or spec.hostname
-                process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr,
-                                         parent_hooks=[attachment.connect])
+                if record.config.tty:  # its terminal is the process's console (stdio ignored)
+                    process = launcher.start_in_terminal(spec, size=size, parent_hooks=[attachment.connect])
+                else:
+                    process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr,
+                                             parent_hooks=[attachment.connect])
             except BaseException:
                 attachment.close()
                 networking.release(record)
