@@ -8,13 +8,19 @@ import os
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 
-from tests.integration.test_lifecycle import _read_until, _spawn_in_pty, image  # noqa: F401 (fixture)
+from tests.integration.test_lifecycle import _read_until, _spawn_in_pty
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def box(cli, image):  # noqa: F811 (the imported fixture)
+def image(cli, busybox_image) -> str:
+    cli("pull", "-q", busybox_image, check=True)
+    return busybox_image
+
+
+@pytest.fixture
+def box(cli, image):
     cli("run", "-d", "--name", "box", "--network", "none", image, "sleep", "300", check=True)
     try:
         yield cli
@@ -81,7 +87,7 @@ def test_exec_capture_tty_runs_on_the_containers_devpts(box):
     assert engine.containers.exec_capture("box", ["ls", "/dev/pts"]).stdout.split() == [b"ptmx"]
 
 
-def test_run_t_without_i_gives_the_process_a_terminal(cli, image):  # noqa: F811 (the imported fixture)
+def test_run_t_without_i_gives_the_process_a_terminal(cli, image):
     # Docker: with -t all three stdio are the terminal, with or without -i (it used to fail at start).
     result = cli("run", "-t", "--rm", "--network", "none", image, "sh", "-c", "test -t 0 && test -t 1 && echo in-tty")
     assert (result.returncode, result.stdout.replace("\r\n", "\n")) == (0, "in-tty\n"), result.stderr
@@ -91,7 +97,7 @@ def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").splitlines()
 
 
-def test_run_t_names_a_terminal_of_the_containers_devpts(cli, image):  # noqa: F811 (the imported fixture)
+def test_run_t_names_a_terminal_of_the_containers_devpts(cli, image):
     # It used to be a host pty: `tty` said "not a tty" and `stty size` failed (the container's /dev/pts
     # cannot name a node of the host's devpts). Run from a real terminal (33x101): the container's terminal
     # has that window from the start (Docker's ConsoleSize), before the command's first `stty size`.
@@ -112,7 +118,7 @@ def test_run_t_names_a_terminal_of_the_containers_devpts(cli, image):  # noqa: F
     assert lines[2:] == ["33 101", "hi", "end-42"]  # the size; /dev/tty: the controlling terminal
 
 
-def test_run_t_user_init_and_logs(cli, image):  # noqa: F811 (the imported fixture)
+def test_run_t_user_init_and_logs(cli, image):
     # -u: the terminal belongs to that user (it can write to it); --init: tini is PID 1, the command its child.
     result = cli("run", "-t", "--init", "-u", "nobody", "--name", "tinit", "--network", "none", image, "sh", "-c",
                  "tty; stat -c %u \"$(tty)\"; cat /proc/1/cmdline | tr '\\0' ' '; echo; echo hi > /dev/tty",
@@ -127,7 +133,7 @@ def test_run_t_user_init_and_logs(cli, image):  # noqa: F811 (the imported fixtu
         cli("rm", "-f", "tinit")
 
 
-def test_run_it_and_dit_attach_follow_the_window(cli, image):  # noqa: F811 (the imported fixture)
+def test_run_it_and_dit_attach_follow_the_window(cli, image):
     import fcntl
     import struct
     import termios
