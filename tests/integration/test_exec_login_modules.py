@@ -10,6 +10,8 @@ import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict, ContainerNotFound
 
+from tests.fixtures.registry import REGISTRY_PASSWORD as PASSWORD
+from tests.fixtures.registry import REGISTRY_USER as USER
 from tests.integration.helpers import Cli, run_module_examples, write_engine_config
 from tests.integration.test_ansible import adhoc
 from tests.integration.test_lifecycle import wait_for
@@ -131,44 +133,23 @@ def test_exec_module_examples_run(cli, tmp_path):
 
 # --- pycontainer_login ------------------------------------------------------------------------------------
 
-USER, PASSWORD = "deploy", "Pa55-w0rd-for-tests"
-
-
-@pytest.fixture
-def auth_registry(tmp_path):
-    """A real docker-registry with htpasswd (Basic) auth on a free loopback port."""
-    from tests.fixtures.registry import Registry, RegistryOptions, free_port
-    from tests.integration.test_image_auth import bcrypt_hash
-
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text(f"{USER}:{bcrypt_hash(PASSWORD)}\n")
-    reg = Registry(str(tmp_path / "authreg"), free_port(),
-                   options=RegistryOptions(auth="htpasswd", htpasswd_path=str(htpasswd)))
-    os.makedirs(reg.state_dir)
-    reg.start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
-
-
-def test_login_module_checks_stores_is_idempotent_and_logs_out(auth_registry, cli):
+def test_login_module_checks_stores_is_idempotent_and_logs_out(htpasswd_registry, cli):
     auth_file = os.path.join(cli.root, "auth.json")
-    login = {"registry_url": f"http://{auth_registry.host}/", "username": USER, "password": PASSWORD}
+    login = {"registry_url": f"http://{htpasswd_registry.host}/", "username": USER, "password": PASSWORD}
     rc, wrong = adhoc("pycontainer_login", _args(cli, **{**login, "password": "not-it"}), "--check")
     assert rc != 0 and "not-it" not in json.dumps(wrong) and not os.path.exists(auth_file), wrong
     rc, check = adhoc("pycontainer_login", _args(cli, **login), "--check")
-    assert rc == 0 and check["changed"] is True and check["actions"] == [f"Logged into {auth_registry.host}"]
+    assert rc == 0 and check["changed"] is True and check["actions"] == [f"Logged into {htpasswd_registry.host}"]
     assert not os.path.exists(auth_file)  # check mode stored nothing
     rc, first = adhoc("pycontainer_login", _args(cli, **login))
-    assert rc == 0 and first["changed"] is True and first["registry"] == auth_registry.host, first
+    assert rc == 0 and first["changed"] is True and first["registry"] == htpasswd_registry.host, first
     assert first["login_result"] == {"Status": "Login Succeeded"} and PASSWORD not in json.dumps(first)
     with open(auth_file) as f:
-        assert list(json.load(f)["auths"]) == [auth_registry.host]
+        assert list(json.load(f)["auths"]) == [htpasswd_registry.host]
     # The CLI sees the same login: pushing to the auth registry works without credentials on the command line.
     cli("pull", "-q", "busybox", check=True)
-    cli("tag", "busybox", f"{auth_registry.host}/mine/busybox:1", check=True)
-    cli("push", f"{auth_registry.host}/mine/busybox:1", check=True)
+    cli("tag", "busybox", f"{htpasswd_registry.host}/mine/busybox:1", check=True)
+    cli("push", f"{htpasswd_registry.host}/mine/busybox:1", check=True)
     rc, again = adhoc("pycontainer_login", _args(cli, **login))
     assert rc == 0 and again["changed"] is False and "login_result" not in again
     rc, reauth = adhoc("pycontainer_login", _args(cli, reauthorize=True, **login))
@@ -176,23 +157,24 @@ def test_login_module_checks_stores_is_idempotent_and_logs_out(auth_registry, cl
     # Another password for the same registry is checked (and refused) before anything is stored.
     rc, refused = adhoc("pycontainer_login", _args(cli, **{**login, "password": "changed"}))
     assert rc != 0 and "changed" not in json.dumps(refused.get("msg", ""))
-    rc, out_check = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, state="absent"),
+    rc, out_check = adhoc("pycontainer_login", _args(cli, registry_url=htpasswd_registry.host, state="absent"),
                           "--check")
     assert rc == 0 and out_check["changed"] is True
     with open(auth_file) as f:
-        assert auth_registry.host in json.load(f)["auths"]
-    rc, out = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, state="absent"))
-    assert rc == 0 and out["changed"] is True and out["actions"] == [f"Removed credentials for {auth_registry.host}"]
-    rc, out_again = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, state="absent"))
+        assert htpasswd_registry.host in json.load(f)["auths"]
+    rc, out = adhoc("pycontainer_login", _args(cli, registry_url=htpasswd_registry.host, state="absent"))
+    assert rc == 0 and out["changed"] is True
+    assert out["actions"] == [f"Removed credentials for {htpasswd_registry.host}"]
+    rc, out_again = adhoc("pycontainer_login", _args(cli, registry_url=htpasswd_registry.host, state="absent"))
     assert rc == 0 and out_again["changed"] is False
-    rc, missing = adhoc("pycontainer_login", _args(cli, registry_url=auth_registry.host, username=USER))
+    rc, missing = adhoc("pycontainer_login", _args(cli, registry_url=htpasswd_registry.host, username=USER))
     assert rc != 0 and "password" in missing["msg"]
 
 
-def test_login_module_examples_run_and_hide_the_password(auth_registry, engine_root, tmp_path):
-    config = write_engine_config(str(tmp_path / "engine.json"), auth_registry.host)
+def test_login_module_examples_run_and_hide_the_password(htpasswd_registry, engine_root, tmp_path):
+    config = write_engine_config(str(tmp_path / "engine.json"), htpasswd_registry.host)
     cli = Cli(root=str(engine_root), config=config)
-    placeholders = {"registry.example.com:5000": auth_registry.host}
+    placeholders = {"registry.example.com:5000": htpasswd_registry.host, "username: deploy": f"username: {USER}"}
     proc = run_module_examples("pycontainer_login", cli, tmp_path, placeholders,
                                "-e", f"registry_password={PASSWORD}", "-v")
     assert proc.returncode == 0 and "changed=2" in proc.stdout, proc.stdout + proc.stderr

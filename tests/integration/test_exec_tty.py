@@ -4,6 +4,7 @@ Docker, through the CLI (driven from a real terminal), the engine API (exec_capt
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
@@ -161,7 +162,7 @@ def test_run_it_and_dit_attach_follow_the_window(cli, image):
             assert b"/dev/pts/0" in _read_until(master, b"/dev/pts/0")
             # A window change of the caller reaches the container's terminal (SIGWINCH -> resize -> TIOCSWINSZ).
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 77, 0, 0))
-            os.kill(proc.pid, __import__("signal").SIGWINCH)
+            os.kill(proc.pid, signal.SIGWINCH)
             _read_until_size(master, b"41 77")
             os.write(master, b"\x10\x11")  # ctrl-p ctrl-q: detach, the container keeps running
             assert proc.wait(timeout=20) == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import warnings
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
@@ -14,35 +13,13 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.engine import E
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import RegistryError
 
 from tests.fixtures.images import File, build_oci_layout, push
+from tests.fixtures.registry import REGISTRY_PASSWORD as PASSWORD
+from tests.fixtures.registry import REGISTRY_USER as USER
 from tests.fixtures.registry import Registry, RegistryOptions, free_port
 from tests.fixtures.tokenserver import ISSUER, SERVICE, TokenServer
 from tests.integration.helpers import Cli
 
 pytestmark = pytest.mark.integration
-
-USER, PASSWORD = "alice", "s3cret-Pa55word"
-
-
-def bcrypt_hash(password: str) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
-        return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
-
-
-@pytest.fixture
-def basic_registry(tmp_path):
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text(f"{USER}:{bcrypt_hash(PASSWORD)}\n")
-    reg = Registry(str(tmp_path / "reg"), free_port(),
-                   options=RegistryOptions(auth="htpasswd", htpasswd_path=str(htpasswd)))
-    os.makedirs(reg.state_dir)
-    reg.start()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 @pytest.fixture
@@ -75,8 +52,8 @@ def seed(host: str, repo: str, tmp_path, creds: str | None) -> str:
     return ref
 
 
-def test_basic_auth_login_pull_logout(basic_registry, engine_root, tmp_path):
-    ref = seed(basic_registry.host, "private/img", tmp_path, f"{USER}:{PASSWORD}")
+def test_basic_auth_login_pull_logout(htpasswd_registry, engine_root, tmp_path):
+    ref = seed(htpasswd_registry.host, "private/img", tmp_path, f"{USER}:{PASSWORD}")
     config_path = tmp_path / "engine.json"
     config_path.write_text(json.dumps({"blocked_registries": ["docker.io"]}))
     cli = Cli(engine_root, str(config_path))
@@ -85,12 +62,12 @@ def test_basic_auth_login_pull_logout(basic_registry, engine_root, tmp_path):
     proc = cli("pull", ref)
     assert proc.returncode == 125 and "authentication required" in proc.stderr
 
-    proc = cli("login", "-u", USER, "--password-stdin", basic_registry.host, input="wrong-password\n")
+    proc = cli("login", "-u", USER, "--password-stdin", htpasswd_registry.host, input="wrong-password\n")
     assert proc.returncode == 125 and "incorrect username or password" in proc.stderr
     assert "wrong-password" not in proc.stderr + proc.stdout
     assert not os.path.exists(os.path.join(engine_root, "auth.json"))
 
-    proc = cli("login", "-u", USER, "--password-stdin", f"http://{basic_registry.host}/", input=PASSWORD + "\n")
+    proc = cli("login", "-u", USER, "--password-stdin", f"http://{htpasswd_registry.host}/", input=PASSWORD + "\n")
     assert proc.returncode == 0 and proc.stdout == "Login Succeeded\n", proc.stderr
     auth_file = os.path.join(engine_root, "auth.json")
     assert stat.S_IMODE(os.stat(auth_file).st_mode) == 0o600
@@ -98,18 +75,18 @@ def test_basic_auth_login_pull_logout(basic_registry, engine_root, tmp_path):
         data = json.load(f)
     import base64
 
-    assert base64.b64decode(data["auths"][basic_registry.host]["auth"]).decode() == f"{USER}:{PASSWORD}"
+    assert base64.b64decode(data["auths"][htpasswd_registry.host]["auth"]).decode() == f"{USER}:{PASSWORD}"
 
     assert cli("pull", ref).returncode == 0
     assert engine.images.inspect(ref).repo_tags == [ref]
     # Push with the stored credentials too.
-    cli("tag", ref, f"{basic_registry.host}/private/copy:v1", check=True)
-    assert cli("push", f"{basic_registry.host}/private/copy:v1").returncode == 0
+    cli("tag", ref, f"{htpasswd_registry.host}/private/copy:v1", check=True)
+    assert cli("push", f"{htpasswd_registry.host}/private/copy:v1").returncode == 0
 
     with open(engine.events.path) as f:
         assert PASSWORD not in f.read()
-    assert cli("logout", basic_registry.host).stdout == f"Removing login credentials for {basic_registry.host}\n"
-    assert cli("logout", basic_registry.host).stdout == f"Not logged in to {basic_registry.host}\n"
+    assert cli("logout", htpasswd_registry.host).stdout == f"Removing login credentials for {htpasswd_registry.host}\n"
+    assert cli("logout", htpasswd_registry.host).stdout == f"Not logged in to {htpasswd_registry.host}\n"
     with open(auth_file) as f:
         assert json.load(f) == {"auths": {}}
     assert cli("pull", ref).returncode == 125

@@ -33,6 +33,19 @@ class RestartPolicy:
     name: str = "no"    # no | on-failure | always | unless-stopped
     maximum_retry_count: int = 0
 
+    def check(self, auto_remove: bool, auto_remove_conflict: str) -> None:
+        """Docker's checks (create and update word the conflict with --rm differently)."""
+        from ..errors import InvalidArgument
+
+        if self.name not in ("no", "always", "unless-stopped", "on-failure"):
+            raise InvalidArgument(f"invalid restart policy '{self.name}'")
+        if self.maximum_retry_count and self.name != "on-failure":
+            raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{self.name}'")
+        if self.maximum_retry_count < 0:
+            raise InvalidArgument("maximum retry count cannot be negative")
+        if auto_remove and self.name != "no":
+            raise InvalidArgument(auto_remove_conflict)
+
 
 _FIELDS: dict[type, frozenset[str]] = {}
 

@@ -154,15 +154,7 @@ class ContainerService:
             hc.log_driver = self.config.log_driver or "json-file"
             hc.log_options = {**self.config.log_opts, **hc.log_options}
         LogConfig.parse(hc.log_driver, hc.log_options)
-        policy = hc.restart_policy
-        if policy.name not in ("no", "always", "unless-stopped", "on-failure"):
-            raise InvalidArgument(f"invalid restart policy '{policy.name}'")
-        if policy.maximum_retry_count and policy.name != "on-failure":
-            raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{policy.name}'")
-        if policy.maximum_retry_count < 0:
-            raise InvalidArgument("maximum retry count cannot be negative")
-        if hc.auto_remove and policy.name != "no":
-            raise InvalidArgument("Conflicting options: --restart and --rm")
+        hc.restart_policy.check(hc.auto_remove, "Conflicting options: --restart and --rm")
         if options.stop_signal:
             parse_signal(options.stop_signal)
 

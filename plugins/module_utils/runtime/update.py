@@ -52,16 +52,9 @@ def _check(host: HostConfig, changes: UpdateOptions) -> None:
     from .isolation import cgroup_config
 
     cgroup_config(host, None, None)  # the limits as start checks them (minimum memory, swap >= memory, cpus)
-    policy = host.restart_policy
     if changes.restart_policy is not None:
-        if policy.name not in ("no", "always", "unless-stopped", "on-failure"):
-            raise InvalidArgument(f"invalid restart policy '{policy.name}'")
-        if policy.maximum_retry_count and policy.name != "on-failure":
-            raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{policy.name}'")
-        if policy.maximum_retry_count < 0:
-            raise InvalidArgument("maximum retry count cannot be negative")
-        if host.auto_remove and policy.name != "no":
-            raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        host.restart_policy.check(
+            host.auto_remove, "Restart policy cannot be updated because AutoRemove is enabled for the container")
 
 
 def update_container(service: ContainerService, ref: str, changes: UpdateOptions) -> ContainerRecord:
