@@ -25,7 +25,8 @@ from typing import Any
 from .errors import InvalidArgument
 from .linux.cgroups import base
 from .linux.cgroups.base import CgroupError
-from .linux.cgroups.detect import V1_CONTROLLERS, parse_mountinfo
+from .linux.cgroups.detect import V1_CONTROLLERS, read_layout
+from .linux.cgroups.v1 import make_cpuset
 from .linux.cgroups.v2 import WANTED as V2_CONTROLLERS
 
 PERIOD_US = 100_000
@@ -88,13 +89,10 @@ def limits_from_params(params: dict[str, Any]) -> Limits:
 
 
 def detect_layout(mountinfo: str = "/proc/self/mountinfo") -> Layout:
-    with open(mountinfo) as f:
-        unified, v1 = parse_mountinfo(f.read())
+    unified, v1 = read_layout(mountinfo)
     if v1:
         return Layout("hybrid" if unified else "v1", v1, unified)
-    if unified:
-        return Layout("v2", {}, unified)
-    raise CgroupError("no cgroup filesystem is mounted")
+    return Layout("v2", {}, unified)
 
 
 def unmounted_v1_controllers(layout: Layout, proc_cgroups: str, unified_controllers: set[str]) -> list[str]:
@@ -341,34 +339,22 @@ def _creator(parent: ParentCgroup, path: str):
     def create() -> None:
         cpuset = parent.dir("cpuset")
         if parent.layout.version != "v2" and path == cpuset:
-            _make_cpuset(parent.layout.v1["cpuset"], parent.name)
+            make_cpuset(parent.layout.v1["cpuset"], path)
         else:
             base.mkdir(path)
     return create
 
 
-def _make_cpuset(mount: str, name: str) -> None:
-    """A new v1 cpuset cgroup has no cpus and no mems: fill each level from the one above (as the engine)."""
-    current = mount
-    for part in name.split("/"):
-        child = f"{current}/{part}"
-        base.mkdir(child)
-        for key in ("cpuset.cpus", "cpuset.mems"):
-            if not _read(f"{child}/{key}").strip():
-                base.write(f"{child}/{key}", _read(f"{current}/{key}").strip())
-        current = child
-
-
 def _mounter(controller: str, target: str):
     def mount() -> None:
-        import subprocess
+        from .linux import libc  # the syscall layer, not mount(8)
 
         os.makedirs(target, 0o755, exist_ok=True)
-        proc = subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", target],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
+        try:
+            libc.mount("cgroup", target, "cgroup", 0, controller)
+        except OSError as exc:
             raise CgroupError(f"cannot mount the {controller} cgroup controller on {target}: "
-                              f"{proc.stderr.strip() or proc.returncode}")
+                              f"{os.strerror(exc.errno) if exc.errno else exc}") from None
     return mount
 
 

@@ -29,15 +29,21 @@ def parse_mountinfo(text: str) -> tuple[str | None, dict[str, str]]:
     return unified, v1
 
 
-def detect(mountinfo: str = "/proc/self/mountinfo"):
+def read_layout(mountinfo: str = "/proc/self/mountinfo") -> tuple[str | None, dict[str, str]]:
+    """parse_mountinfo of this host; CgroupError when no cgroup filesystem is mounted at all."""
     with open(mountinfo) as f:
         unified, v1 = parse_mountinfo(f.read())
+    if not (unified or v1):
+        raise CgroupError("no cgroup filesystem is mounted")
+    return unified, v1
+
+
+def detect(mountinfo: str = "/proc/self/mountinfo"):
+    unified, v1 = read_layout(mountinfo)
     if v1:
         from .v1 import V1Backend
 
         return V1Backend(v1, unified)  # hybrid when an (empty) cgroup2 hierarchy is mounted too
-    if unified:
-        from .v2 import V2Backend
+    from .v2 import V2Backend
 
-        return V2Backend(unified)
-    raise CgroupError("no cgroup filesystem is mounted")
+    return V2Backend(unified)

@@ -12,6 +12,19 @@ from .base import CgroupError, ContainerCgroup, read_int, read_keyed, write
 _UNLIMITED = -1
 
 
+def make_cpuset(mount: str, path: str) -> None:
+    """Create v1 cpuset cgroup ``path`` under ``mount``: a new one starts with no cpus and no mems, so each level
+    is filled from the one above."""
+    current = mount
+    for part in os.path.relpath(path, mount).split("/"):
+        child = f"{current}/{part}"
+        base.mkdir(child)
+        for key in ("cpuset.cpus", "cpuset.mems"):
+            if not base.read(f"{child}/{key}").strip():
+                write(f"{child}/{key}", base.read(f"{current}/{key}").strip())
+        current = child
+
+
 class V1Backend:
     def __init__(self, controllers: dict[str, str], unified: str | None = None) -> None:
         self.controllers = controllers  # controller -> mount point
@@ -67,15 +80,7 @@ class V1Cgroup(ContainerCgroup):
                 base.mkdir(path)
 
     def _prepare_cpuset(self, path: str) -> None:
-        """A new v1 cpuset cgroup starts with no cpus and no mems: fill each level from the one above."""
-        current = self.backend.controllers["cpuset"]
-        for part in os.path.relpath(path, current).split("/"):
-            child = f"{current}/{part}"
-            base.mkdir(child)
-            for key in ("cpuset.cpus", "cpuset.mems"):
-                if not base.read(f"{child}/{key}").strip():
-                    write(f"{child}/{key}", base.read(f"{current}/{key}").strip())
-            current = child
+        make_cpuset(self.backend.controllers["cpuset"], path)
 
     def _apply_limits(self) -> None:
         from . import cpu_quota, parse_device_rule, swap_limit
