@@ -34,9 +34,15 @@ def _ours(pid: str) -> bool:
         return False
 
 
+# Made once per boot by the first `ip netns add` (a shared bind mount of the directory itself) and kept on
+# purpose: a fresh host has none until a test makes its first namespace. Namespaces under it still count.
+_HOST_ONCE_MOUNTS = {"/run/netns"}
+
+
 def _mounts() -> set[str]:
     with open("/proc/self/mountinfo") as f:
-        return {" ".join(line.split()[3:5]) for line in f}  # root + mount point
+        fields = (line.split() for line in f)
+        return {" ".join(f[3:5]) for f in fields if f[4] not in _HOST_ONCE_MOUNTS}  # root + mount point
 
 
 def _processes() -> set[tuple[int, str]]:
