@@ -47,7 +47,7 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 # This machine kind's apt settings for reaching its mirror (e.g. a snapshot's Valid-Until): part of the machine.
 grep -l '^Acquire::' /etc/apt/apt.conf.d/* 2>/dev/null | xargs -r cp -t "$root/etc/apt/apt.conf.d/"
 # Some machines reach the package registries through a proxy whose CA the host trusts: keep that trust.
-cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca.crt" 2>/dev/null || true
+mkdir -p "$root/etc/ssl" && { cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca.crt" 2>/dev/null || true; }
 [ -s "$root/etc/ssl/host-ca.crt" ] && printf '[global]\ncert = /etc/ssl/host-ca.crt\n' > "$root/etc/pip.conf"
 git clone -q "$proj" "$root/root/project"
 trap 'stop_processes; unmount_all' EXIT
