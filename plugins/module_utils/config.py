@@ -85,9 +85,9 @@ class EnginePaths:
     def state_dirs(self) -> list[str]:
         """Every directory of the layout an engine of any version made (the root first)."""
         images = self.images
+        top = ("volumes", "network", "events", "lib")
         return [self.root, images, *(os.path.join(images, d) for d in ("blobs", "layers", "tmp")),
-                self.containers, self.run, *(os.path.join(self.root, d) for d in ("volumes", "network", "events",
-                                                                                "lib"))]
+                self.containers, self.run, *(os.path.join(self.root, d) for d in top)]
 
     def secure(self) -> None:
         """Make the root (if missing) and keep every state directory root-only (0700), whatever the umask.
