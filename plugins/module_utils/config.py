@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 
 from .errors import InvalidArgument
 from .events import DEFAULT_MAX_BYTES as DEFAULT_EVENTS_MAX_BYTES
+from .fsutil import STATE_DIR_MODE, make_dir
 
 DEFAULT_ROOT = "/var/lib/pycontainer"
 DEFAULT_CONFIG = "/etc/pycontainer/engine.json"
@@ -78,6 +81,37 @@ class EnginePaths:
     @property
     def run(self) -> str:
         return os.path.join(self.root, "run")
+
+    def state_dirs(self) -> list[str]:
+        """Every directory of the layout an engine of any version made (the root first)."""
+        images = self.images
+        top = ("volumes", "network", "events", "lib")
+        return [self.root, images, *(os.path.join(images, d) for d in ("blobs", "layers", "tmp")),
+                self.containers, self.run, *(os.path.join(self.root, d) for d in top)]
+
+    def secure(self) -> None:
+        """Make the root (if missing) and keep every state directory root-only (0700), whatever the umask.
+
+        Unpacked layers hold setuid binaries and device nodes, volumes hold what containers made: a host
+        user who can traverse to them gets root (CVE-2021-41091). Nothing needs another user to traverse:
+        the engine, the monitor, exec and the connection plugin run as root, and overlay lowerdirs, binds
+        and volumes are resolved by root before a container drops its privileges. So 0700, not Docker's
+        0710 (its group bit serves user-namespace remapping, which this engine does not do). Roots made by
+        older versions (0755/0711 layers, 0701 volumes) are tightened here, at every open: a few stats.
+        A caller that may not change the root (not root) is left to fail on its first real access.
+        """
+        try:
+            os.makedirs(os.path.dirname(self.root), exist_ok=True)
+            make_dir(self.root, STATE_DIR_MODE)
+        except FileExistsError:
+            pass
+        except PermissionError:
+            return
+        for path in self.state_dirs():
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError):
+                st = os.stat(path) if path == self.root else os.lstat(path)  # the root may be a symlink
+                if stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) != STATE_DIR_MODE:
+                    os.chmod(path, STATE_DIR_MODE)
 
 
 # JSON types each annotation accepts; a new setting needs only its field above (with a default).

@@ -20,7 +20,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from .errors import Conflict, ContainerNotFound, InvalidArgument
-from .fsutil import atomic_write_json, ensure_dir, locked, read_json
+from .fsutil import atomic_write_json, ensure_dir, locked, make_dir, read_json
 from .runtime.hostconfig import HostConfig
 
 _NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -151,7 +151,7 @@ class ContainerStore:
                 name = self._generate_name(names)
             config.name = name
             directory = self.container_dir(config.id)
-            os.makedirs(directory, mode=0o700)
+            make_dir(directory, 0o700)  # durable: its config.json is the record
             record = ContainerRecord(config=config, state=ContainerState(), directory=directory)
             atomic_write_json(os.path.join(directory, "config.json"), dataclasses.asdict(config))
             # No state.json yet: a missing one reads as the initial state ("created"); one write saved.

@@ -25,6 +25,7 @@ class Engine:
     def __init__(self, config: EngineConfig, log_level: str | None = None) -> None:
         self.config = config
         self.paths = config.paths
+        self.paths.secure()  # root-only state, also for roots an older version made looser
         self.log = EngineLog(config.log_file, log_level or config.log_level, config.log_format)
         # Every recorded event is also one line of the engine's log: the one place actions pass through.
         self.events = EventJournal(os.path.join(config.root, "events"), max_bytes=config.events_max_size,

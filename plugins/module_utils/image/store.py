@@ -29,7 +29,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import ImageNotFound, IntegrityError, InvalidArgument
-from ..fsutil import atomic_write_bytes, atomic_write_json, ensure_dir, locked, read_json
+from ..fsutil import (
+    atomic_write_bytes,
+    atomic_write_json,
+    durable_rename,
+    ensure_dir,
+    fsync_tree,
+    locked,
+    read_json,
+)
 from .reference import Reference, parse_reference
 
 INDEX_VERSION = 1
@@ -145,9 +153,11 @@ class ImageStore:
     # -- index ---------------------------------------------------------------------------------------
 
     def _ensure(self) -> None:
-        ensure_dir(self.root, 0o711)
+        # Root-only: layers hold setuid binaries and devices. Overlay resolves its lowerdirs once, as root, at
+        # mount time; the container's users reach them through the mount, never through these paths.
+        ensure_dir(self.root, 0o700)
         ensure_dir(self.blobs_dir, 0o700)
-        ensure_dir(self.layers_dir, 0o711)  # lowerdirs must be reachable by the container's users
+        ensure_dir(self.layers_dir, 0o700)
         ensure_dir(self.tmp_dir, 0o700)
 
     def _read_index(self) -> dict:
@@ -221,15 +231,22 @@ class ImageStore:
         return TmpDir(self.tmp_dir, prefix)
 
     def commit_layer(self, diff_id: str, tmp: TmpDir, info: dict) -> str:
-        """Move an unpacked tree into place (atomic rename). Caller holds layer_lock(diff_id)."""
+        """Move an unpacked tree into place (atomic rename). Caller holds layer_lock(diff_id).
+
+        Durable once this returns: every file and directory of the tree is synced before the rename that
+        commits it, and layers/ after it (the metadata and the tar-split too, before the layer appears).
+        """
         final = self.layer_path(diff_id)
         if os.path.isdir(final):
             return final
         atomic_write_json(final + ".json", dict(info, diff_id=diff_id), 0o600)
         if os.path.exists(tmp.tarsplit):
+            with open(tmp.tarsplit, "rb") as f:
+                os.fsync(f.fileno())
             os.rename(tmp.tarsplit, final + ".tarsplit")
         os.chmod(tmp.path, 0o755)  # mkdtemp made it 0700; overlay wants the layer's own root mode
-        os.rename(tmp.path, final)
+        fsync_tree(tmp.path)
+        durable_rename(tmp.path, final)
         return final
 
     def sweep_tmp(self) -> None:

@@ -18,9 +18,11 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import selectors
 import signal
 import socket
+import struct
 import time
 import traceback
 from collections.abc import Callable
@@ -36,6 +38,24 @@ CLIENT_BUFFER_LIMIT = 16 << 20
 RESTART_BACKOFF_START = 0.1  # Docker's restart manager: 100 ms, doubling, at most a minute,
 RESTART_BACKOFF_MAX = 60.0   # back to 100 ms once a container has run for 10 s
 RESTART_RESET_AFTER = 10.0
+_ID_RE = re.compile(r"[0-9a-f]{64}")
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid the peer had when it connected (SO_PEERCRED: set by the kernel, not by the peer)."""
+    _pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return uid
+
+
+def check_request(request: Any) -> dict:
+    """A request the handlers may trust: a JSON object whose container ID, if any, is a full ID (it becomes
+    a path under the engine root, so nothing else may reach a handler: no prefix, no name, no ``..``)."""
+    if not isinstance(request, dict):
+        raise errors.InvalidArgument("monitor request must be a JSON object")
+    if "id" in request and not (isinstance(request["id"], str) and _ID_RE.fullmatch(request["id"])):
+        raise errors.InvalidArgument(f"invalid container ID in monitor request: {str(request['id'])[:80]!r}")
+    return request
 
 
 def should_restart(policy: str, max_retries: int, exit_code: int, restart_count: int,
@@ -351,6 +371,17 @@ class Monitor:
                 return
             client = Client(self, sock)
             self.clients.add(client)
+            # Only root may drive the monitor: run/ is 0700, but a process that kept CAP_DAC_OVERRIDE under
+            # another uid still reaches the socket. Such a peer gets one error and is hung up on.
+            try:
+                uid = peer_uid(sock)
+            except OSError:
+                uid = -1
+            if uid != 0:
+                client.reply(error_reply(errors.EngineError(
+                    f"permission denied: the container monitor serves root only (peer uid {uid})")))
+                client.finish()
+                continue
             self.watch(sock, selectors.EVENT_READ, client.on_event)
 
     def on_wakeup(self) -> None:
@@ -385,6 +416,8 @@ class Monitor:
 
     # -- requests --
     def handle_frame(self, client: Client, kind: bytes, payload: bytes) -> None:
+        if client.closing:  # refused, or done: nothing it sends now is acted on
+            return
         sup = client.attached
         if kind == protocol.STDIN:
             if sup is not None:
@@ -397,7 +430,7 @@ class Monitor:
         if kind != protocol.CONTROL:
             return
         try:
-            request = json.loads(payload)
+            request = check_request(json.loads(payload))
             handler = getattr(self, "op_" + str(request.get("op")), None)
             if handler is None:
                 raise errors.InvalidArgument(f"unknown monitor request {request.get('op')!r}")
@@ -665,6 +698,7 @@ def serve(root: str, config_path: str | None, ready_fd: int | None) -> int:
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     listener.bind(path)
+    os.chmod(path, 0o600)  # the peer check is the guard; the mode is the belt (bind's mode follows the umask)
     listener.listen(64)
     monitor = Monitor(Engine(config), listener)
     if ready_fd is not None:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 _BOOT = ("import sys,json;sys.path[:0]=json.loads(sys.argv[1]);"
          "from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.monitor import main;"
          "sys.exit(main(sys.argv[2:]))")
-_PACKAGE_IN_ZIP = "ansible_collections/pycontainer/engine/plugins/module_utils/runtime/monitor.py"
+_PACKAGE_DIR = "ansible_collections/pycontainer/engine"
+_PACKAGE_IN_ZIP = _PACKAGE_DIR + "/plugins/module_utils/runtime/monitor.py"
 
 
 class MonitorGone(Exception):
@@ -126,7 +127,12 @@ def spawn_monitor(config: EngineConfig) -> None:
             os.closerange(3, ready_w)
             os.closerange(ready_w + 1, 1 << 20)
             os.set_inheritable(ready_w, True)
-            os.execv(sys.executable, [sys.executable, "-c", _BOOT, json.dumps(paths), config.root,
+            # Not the caller's cwd nor umask: a module planted there must not shadow one the monitor imports,
+            # and containers get Docker's 022, not whatever the command ran with.
+            os.chdir("/")
+            os.umask(0o022)
+            # -I: no cwd, no PYTHON* variables, no user site on sys.path; only the engine's own entries.
+            os.execv(sys.executable, [sys.executable, "-I", "-c", _BOOT, json.dumps(paths), config.root,
                                       config.config_path or "", str(ready_w)])
         finally:
             os._exit(127)
@@ -148,9 +154,15 @@ def code_path(config: EngineConfig) -> list[str]:
     # import is what puts monitor.py (and what it imports) into AnsiballZ payloads.
     from . import monitor  # noqa: F401
     paths = []
+    try:
+        cwd = os.path.realpath(os.getcwd())
+    except OSError:  # removed under us: nothing to skip
+        cwd = ""
     for entry in sys.path:
         if not entry or not os.path.isabs(entry):
             continue
+        if os.path.realpath(entry) == cwd and not os.path.isdir(os.path.join(entry, _PACKAGE_DIR)):
+            continue  # `python -m` puts the cwd first: whatever lies there is not the engine's code
         if os.path.isfile(entry) and _holds_engine(entry):
             entry = _stable_copy(entry, os.path.join(config.root, "lib"))
         paths.append(entry)

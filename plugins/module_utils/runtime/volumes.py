@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..disk_usage import tree_size
 from ..errors import Conflict, InvalidArgument, NotFound, UnsupportedError
 from ..event_filters import label_matches
-from ..fsutil import atomic_write_json, ensure_dir, locked, read_json
+from ..fsutil import atomic_write_json, durable_rename, ensure_dir, locked, read_json
 from .hostconfig import Mount
 
 if TYPE_CHECKING:
@@ -277,7 +277,7 @@ class VolumeService:
 
     @contextlib.contextmanager
     def _lock(self):
-        ensure_dir(self.directory, 0o701)
+        ensure_dir(self.directory, 0o700)  # root's alone: volumes hold what containers made (setuid, devices)
         with locked(os.path.join(self.directory, ".lock")) as fd:
             self._sweep()
             yield fd
@@ -355,13 +355,14 @@ class VolumeService:
 
         record = VolumeRecord(name=name, labels=dict(labels), created_at=utc_now_rfc3339()[:19] + "Z")
         staging = os.path.join(self.directory, f".creating-{secrets.token_hex(8)}")
-        os.mkdir(staging, 0o701)
+        os.mkdir(staging, 0o700)
         os.mkdir(os.path.join(staging, "_data"), 0o755)
+        os.chmod(os.path.join(staging, "_data"), 0o755)  # what the container sees: not the caller's umask
         os.mkdir(os.path.join(staging, "refs"), 0o700)
         atomic_write_json(os.path.join(staging, "volume.json"),
                           {k: v for k, v in dataclasses.asdict(record).items() if k != "mountpoint"})
         try:
-            os.rename(staging, self._dir(name))
+            durable_rename(staging, self._dir(name))  # staging was synced with volume.json
         except OSError as exc:  # a leftover directory without volume.json (crash before this design)
             shutil.rmtree(staging, ignore_errors=True)
             raise Conflict(f"create {name}: cannot create the volume directory: {exc.strerror}") from None
