@@ -1,6 +1,6 @@
 """The security probe suite: probes run inside containers started through the engine API, and the
 assertions are the issue's: host PIDs invisible, mount refused, /proc/sys read-only, /proc/kcore empty,
-Docker's CapEff, seccomp mode 2, host files unreachable; --privileged lifts these; --cap-drop ALL gives
+Docker's CapEff, an empty CapInh, seccomp mode 2, host files unreachable; --privileged lifts these; --cap-drop ALL gives
 CapEff 0; pids and memory limits enforced (OOM kill: 137); cpu/memory limits visible in the cgroup files.
 
 Where Docker is installed, the same probes also run under ``docker run`` and must give equal results.
@@ -30,6 +30,7 @@ mkdir -p /mnt/probe; mount -t tmpfs none /mnt/probe 2>/dev/null && echo mount=al
 (echo probe > /proc/sys/kernel/domainname) 2>/dev/null && echo procsys=rw || echo procsys=ro
 if [ -e /proc/kcore ]; then echo "kcore=$(head -c 4 /proc/kcore 2>/dev/null | wc -c)"; else echo kcore=absent; fi
 echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
+echo "capinh=$(grep CapInh /proc/self/status | cut -f2)"
 echo "seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
 test -e "$HOSTFILE" && echo hostfile=reachable || echo hostfile=unreachable
 test -e /dev/.oldroot && echo oldroot=present || echo oldroot=absent
@@ -122,6 +123,7 @@ def test_default_container_is_confined(engine, busybox_image, host_file):
     if os.path.exists("/proc/kcore"):
         assert p["kcore"] == "0"
     assert p["capeff"] == DOCKER_DEFAULT_CAPEFF
+    assert p["capinh"] == "0000000000000000"  # Docker since CVE-2022-24769
     assert p["seccomp"] == "2"
     assert p["hostfile"] == "unreachable" and p["oldroot"] == "absent"
 
@@ -131,6 +133,7 @@ def test_privileged_lifts_confinement(engine, busybox_image, host_file):
     with open("/proc/self/status") as f:
         bounding = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
     assert p["capeff"] == bounding  # every capability the host has
+    assert p["capinh"] == "0000000000000000"
     assert p["seccomp"] == "0"
     assert p["mount"] == "allowed"
     assert p["procsys"] == "rw"
@@ -142,7 +145,7 @@ def test_privileged_lifts_confinement(engine, busybox_image, host_file):
 
 def test_cap_drop_all_gives_no_capabilities(engine, busybox_image, host_file):
     p = run_probes(engine, busybox_image, host_file, cap_drop=["ALL"])
-    assert p["capeff"] == "0000000000000000"
+    assert p["capeff"] == p["capinh"] == "0000000000000000"
     assert p["mount"] == "refused" and p["seccomp"] == "2"
 
 

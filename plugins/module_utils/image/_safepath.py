@@ -5,56 +5,33 @@ absolute symlinks are clamped at it, so no symlink (or chain of them) planted by
 take us outside. Where openat2 is missing (kernel < 5.6, seccomp'd) we fall back to a userspace walk
 that follows symlinks itself, one component at a time, with the same clamping semantics.
 
-Kept inside image/ on purpose (it is the only user, and the engine's libc binding is elsewhere).
+The syscall itself is ``linux/libc.openat2`` (cffi). Users: the layer unpacker, ``userdb`` (exec in a running
+container).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import posixpath
 
-_SYS_OPENAT2 = 437  # the same number on every architecture (new syscall table)
-RESOLVE_NO_XDEV = 0x01
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_BENEATH = 0x08
-RESOLVE_IN_ROOT = 0x10
+from ..linux import libc
+
+RESOLVE_NO_XDEV = libc.RESOLVE_NO_XDEV
+RESOLVE_NO_MAGICLINKS = libc.RESOLVE_NO_MAGICLINKS
+RESOLVE_NO_SYMLINKS = libc.RESOLVE_NO_SYMLINKS
+RESOLVE_BENEATH = libc.RESOLVE_BENEATH
+RESOLVE_IN_ROOT = libc.RESOLVE_IN_ROOT
 
 _MAX_SYMLINKS = 40
 
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-_libc = None
 _have_openat2: bool | None = None
 
 
-def _syscall():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    return _libc.syscall
-
-
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    fd = _syscall()(
-        ctypes.c_long(_SYS_OPENAT2),
-        ctypes.c_int(dirfd),
-        ctypes.c_char_p(os.fsencode(path)),
-        ctypes.byref(how),
-        ctypes.c_size_t(ctypes.sizeof(how)),
-    )
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path)
-    return fd
+    """openat2(2) through the engine's cffi layer (``linux/libc.py``)."""
+    return libc.openat2(dirfd, path, flags, mode, resolve)
 
 
 def have_openat2() -> bool:

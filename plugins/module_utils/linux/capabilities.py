@@ -1,9 +1,9 @@
-"""Capabilities: shrink the bounding set to what the container may have, set inheritable to the same
-set (as Docker's spec does), clear ambient.
+"""Capabilities: shrink the bounding set to what the container may have, clear inheritable and ambient.
 
 After exec, root gets exactly the bounding set in its permitted and effective sets (file caps of root are
-"all", masked by the bounding set); a non-root user gets none (no ambient caps, no file inheritable caps),
-as with Docker.
+"all", masked by the bounding set); a non-root user gets none, as with Docker. The inheritable set stays
+empty (Docker since CVE-2022-24769): otherwise a non-root process gains ``P(inh) & F(inh)`` by exec'ing a
+binary with inheritable file capabilities (``setcap cap_net_raw+ei``).
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ def numbers(names: list[str] | tuple[str, ...]) -> set[int]:
 
 
 def restrict(keep: set[int], top: int | None = None) -> None:
-    """Drop every capability not in ``keep`` from the bounding set; inheritable becomes ``keep``; ambient
-    is cleared."""
+    """Drop every capability not in ``keep`` from the bounding set; inheritable and ambient are cleared."""
     top = last_cap() if top is None else top
     for cap in range(top + 1):
         if cap not in keep:
@@ -56,8 +55,4 @@ def restrict(keep: set[int], top: int | None = None) -> None:
                     raise
     libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
     eff, perm, _inh = libc.capget()
-    mask = 0
-    for cap in keep:
-        if cap <= top:
-            mask |= 1 << cap
-    libc.capset(eff, perm, mask & perm)
+    libc.capset(eff, perm, 0)

@@ -298,3 +298,21 @@ def interface_up(name: str = "lo") -> None:
         _check(lib().ioctl(sock, SIOCSIFFLAGS, ffi.cast("void *", req)), f"SIOCSIFFLAGS {name}")
     finally:
         os.close(sock)
+
+
+# --- paths resolved inside a root: openat2 (linux/openat2.h); the rootfs/userdb/_safepath block ---
+
+SYS_openat2 = 437  # the same number on every architecture (new syscall table)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+MOVE_MOUNT_T_EMPTY_PATH = 0x00000040
+PR_SET_DUMPABLE = 4
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2); ``O_CLOEXEC`` is always added. ``struct open_how`` is three u64 (flags, mode, resolve)."""
+    how = ffi.new("uint64_t[3]", [flags | os.O_CLOEXEC, mode, resolve])
+    return _check(_syscall(SYS_openat2, dirfd, path, ffi.cast("void *", how), 24), "openat2", path)

@@ -3,25 +3,34 @@
 Runs in the container's PID 1, in its own (private) mount namespace, before exec.
 
 Order and why:
-1. A tmpfs is mounted on ``<rootfs>/dev`` first and the host root is parked at ``/dev/.oldroot`` by
+1. Everything taken from the host is taken first, while the host's root is still ``/``: the files bound
+   into the container (/etc/hosts, --init's binary) are cloned into detached mounts (``open_tree``, fds),
+   the device nodes to create are ``stat``ed. Nothing on the host is named by path after this.
+2. A tmpfs is mounted on ``<rootfs>/dev`` and the host root is parked at ``/dev/.oldroot`` by
    ``pivot_root``: nothing is created in the container's upper dir for it, and the tmpfs dies with the
-   namespace.
-2. Every other mount happens *after* pivot_root, so targets are resolved inside the container: a
-   symlink planted in an image (``/etc/hosts -> /etc/shadow``, ``/proc -> /``) can only point at other
-   container paths, never at host paths. Sources on the host are reached through the parked old root.
-3. The old root is detached, then masked/read-only paths are applied, then ``/`` is made read-only if
-   asked.
+   namespace. Only fixed paths are touched while it is parked: /dev's own nodes (in that fresh tmpfs), and
+   /proc and /sys (replaced by directories if the image made them anything else).
+3. The old root is detached *before* any path the image controls is resolved: an image symlink such as
+   ``/etc -> /dev/.oldroot/tmp/x`` can then only reach the container's own tree. Every such path (/etc
+   files, --init's target, --device nodes, the working directory) is resolved with ``openat2(RESOLVE_IN_ROOT
+   | RESOLVE_NO_MAGICLINKS)`` (``binds.ensure_target``: ``..`` and absolute links are clamped at the root,
+   ``/proc/self/fd/N`` is refused), created one ``*at`` call at a time, and mounts are moved onto the fd.
+   This is runc's answer to CVE-2019-19921 / CVE-2021-30465 class bugs.
+4. Masked/read-only paths (fixed /proc and /sys paths), then ``/`` is made read-only if asked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 
-from . import libc, mounts
+from . import binds, libc, mounts
 
 OLD_ROOT = "/dev/.oldroot"
+INIT_TARGET = "/sbin/docker-init"
+IN_ROOT = libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_MAGICLINKS
 HOST_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_SYMLINKS = {
     "fd": "/proc/self/fd",
@@ -44,21 +53,6 @@ def _real_dir(path: str, mode: int = 0o755) -> None:
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(path)
         os.mkdir(path, mode)
-
-
-def _mount_point_file(path: str) -> None:
-    """An empty regular file to bind a file over; parents are created as needed."""
-    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-    try:
-        st = os.lstat(path)
-        if stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode):
-            return
-        if stat.S_ISDIR(st.st_mode):
-            raise OSError(errno.EISDIR, f"cannot mount a file on directory {path}")
-        os.unlink(path)  # a symlink: replace it rather than follow it
-    except FileNotFoundError:
-        pass
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644))
 
 
 def pivot(rootfs: str) -> None:
@@ -94,16 +88,20 @@ def setup_proc_sys(privileged: bool = False) -> None:
     libc.mount("sysfs", "/sys", "sysfs", _NOSUID_NODEV_NOEXEC | (0 if privileged else libc.MS_RDONLY))
 
 
-def setup_cgroupfs(privileged: bool = False) -> None:
-    """/sys/fs/cgroup as Docker shows it: the container's own cgroups (the cgroup namespace makes them the
-    root), read-only unless privileged. v2: one cgroup2 mount; v1/hybrid: a tmpfs with one mount per
-    hierarchy (and the unified one at ``unified``)."""
-    with open("/proc/self/mountinfo") as f:
-        text = f.read()
-    # The host's cgroup mounts are still visible through the parked old root at this point.
+def cgroup_layout() -> tuple[str | None, dict[str, str]]:
+    """The host's cgroup mounts (cgroup2 mount point, {v1 controller: mount point}), read while they are still
+    in this mount namespace (before the old root is detached)."""
     from .cgroups.detect import parse_mountinfo
 
-    unified, v1 = parse_mountinfo(text)
+    with open("/proc/self/mountinfo") as f:
+        return parse_mountinfo(f.read())
+
+
+def setup_cgroupfs(layout: tuple[str | None, dict[str, str]], privileged: bool = False) -> None:
+    """/sys/fs/cgroup as Docker shows it: the container's own cgroups (the cgroup namespace makes them the
+    root), read-only unless privileged. v2: one cgroup2 mount; v1/hybrid: a tmpfs with one mount per
+    hierarchy (and the unified one at ``unified``). ``layout``: ``cgroup_layout()``."""
+    unified, v1 = layout
     ro = 0 if privileged else libc.MS_RDONLY
     target = "/sys/fs/cgroup"
     if not os.path.isdir(target):
@@ -127,11 +125,59 @@ def setup_cgroupfs(privileged: bool = False) -> None:
         libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "mode=755")
 
 
-def bind_host_files(files: dict[str, str]) -> None:
-    """Bind host files (already resolved to real paths) over container paths, e.g. /etc/hosts."""
-    for container_path, host_path in files.items():
-        _mount_point_file(container_path)
-        libc.mount(OLD_ROOT + host_path, container_path, None, libc.MS_BIND)
+class HostSource:
+    """A host file cloned into a detached mount before pivot_root (``open_tree``), to bind at ``target``."""
+
+    __slots__ = ("fd", "readonly", "target")
+
+    def __init__(self, host_path: str, target: str, readonly: bool = False):
+        self.target = target
+        self.readonly = readonly
+        self.fd = libc.open_tree(libc.AT_FDCWD, host_path, libc.OPEN_TREE_CLONE | libc.OPEN_TREE_CLOEXEC)
+
+
+def file_target(root: int, path: str) -> int:
+    """An O_PATH fd of a regular file (or device) at ``path`` inside ``root`` to mount a file on: parents are
+    resolved and created inside the root; a symlink in the last component is replaced rather than followed
+    (a container's /etc/hosts is a file of its own, as with Docker), a missing file is created."""
+    parent_path, name = os.path.split(path.rstrip("/"))
+    if not name or name in (".", ".."):
+        raise OSError(errno.EINVAL, f"invalid container path {path}")
+    parent = binds.ensure_target(root, parent_path or "/", True)
+    try:
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EISDIR, f"cannot mount a file on directory {path}")
+        if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+            os.unlink(name, dir_fd=parent)
+            st = None
+        if st is None:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=parent))
+        return libc.openat2(parent, name, os.O_PATH | os.O_NOFOLLOW, 0, IN_ROOT)
+    finally:
+        os.close(parent)
+
+
+def attach_host_files(root: int, sources: list[HostSource]) -> None:
+    """Move each cloned host file onto its target, resolved inside ``root`` (see the module docstring)."""
+    for src in sources:
+        if src.readonly:
+            libc.mount_setattr(src.fd, "", libc.AT_EMPTY_PATH, attr_set=libc.MOUNT_ATTR_RDONLY)
+        target = file_target(root, src.target)
+        try:
+            libc.move_mount(src.fd, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH | libc.MOVE_MOUNT_T_EMPTY_PATH)
+        finally:
+            os.close(target)
+
+
+def close_sources(sources: list[HostSource]) -> None:
+    for src in sources:
+        with contextlib.suppress(OSError):
+            os.close(src.fd)
 
 
 def detach_old_root() -> None:
@@ -164,26 +210,48 @@ def readonly_paths(paths: list[str]) -> None:
                    libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
 
 
-def ensure_cwd(cwd: str) -> None:
-    os.makedirs(cwd, 0o755, exist_ok=True)
+def ensure_cwd(root: int, cwd: str) -> None:
+    """Create the working directory inside ``root`` if missing (Docker creates --workdir)."""
+    os.close(binds.ensure_target(root, cwd, True))
 
 
-def add_device(host_path: str, container_path: str, permissions: str = "rwm") -> None:
-    """A device node in the container's /dev with the host node's type, numbers and mode (--device)."""
-    st = os.stat(OLD_ROOT + host_path)
-    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-        raise OSError(errno.EINVAL, f"{host_path} is not a device")
-    os.makedirs(os.path.dirname(container_path), 0o755, exist_ok=True)
-    if os.path.lexists(container_path):
-        os.unlink(container_path)
-    mode = stat.S_IMODE(st.st_mode)
-    if "w" not in permissions:
-        mode &= ~0o222
-    if "r" not in permissions:
-        mode &= ~0o444
-    os.mknod(container_path, stat.S_IFMT(st.st_mode) | mode, st.st_rdev)
-    os.chmod(container_path, mode)  # mknod's mode is masked by the umask
-    os.chown(container_path, st.st_uid, st.st_gid)
+class DeviceNode:
+    """A device node to create in the container: what the host's node is (stat taken before pivot_root)."""
+
+    __slots__ = ("gid", "mode", "rdev", "target", "uid")
+
+    def __init__(self, host_path: str, target: str, permissions: str = "rwm"):
+        st = os.stat(host_path)
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise OSError(errno.EINVAL, f"{host_path} is not a device")
+        mode = stat.S_IMODE(st.st_mode)
+        if "w" not in permissions:
+            mode &= ~0o222
+        if "r" not in permissions:
+            mode &= ~0o444
+        self.target = target
+        self.mode = stat.S_IFMT(st.st_mode) | mode
+        self.rdev, self.uid, self.gid = st.st_rdev, st.st_uid, st.st_gid
+
+
+def add_device(root: int, node: DeviceNode) -> None:
+    """The node at ``node.target``, resolved inside ``root``: parents created there, whatever was at the
+    name (a file, a symlink) replaced, never followed."""
+    parent_path, name = os.path.split(node.target.rstrip("/"))
+    if not name or name in (".", ".."):
+        raise OSError(errno.EINVAL, f"invalid device path {node.target}")
+    parent = binds.ensure_target(root, parent_path or "/", True)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=parent)
+        mask = os.umask(0)  # mknod's mode is masked by the umask: the node gets the host's mode exactly
+        try:
+            os.mknod(name, node.mode, node.rdev, dir_fd=parent)
+        finally:
+            os.umask(mask)
+        os.chown(name, node.uid, node.gid, dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)
 
 
 def host_devices(top: str = "/dev") -> list[str]:
@@ -191,7 +259,7 @@ def host_devices(top: str = "/dev") -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(top):
         if dirpath == top:
-            dirnames[:] = [d for d in dirnames if d not in ("pts", "shm", "mqueue", ".oldroot")]
+            dirnames[:] = [d for d in dirnames if d not in ("pts", "shm", "mqueue")]
         for name in filenames:
             path = os.path.join(dirpath, name)
             try:
@@ -203,22 +271,18 @@ def host_devices(top: str = "/dev") -> list[str]:
     return found
 
 
-def setup_devices(privileged: bool, devices: list[tuple[str, str, str]]) -> None:
+def device_nodes(privileged: bool, devices: list[tuple[str, str, str]]) -> list[DeviceNode]:
+    """The nodes to create, from the host's /dev (call before pivot_root: the host's root is ``/``)."""
+    nodes = []
     if privileged:
-        base = OLD_ROOT + "/dev"
-        for host_path in host_devices(base):
-            rel = host_path[len(OLD_ROOT):]
-            if os.path.basename(rel) in HOST_DEVICES and os.path.dirname(rel) == "/dev":
+        for host_path in host_devices("/dev"):
+            if os.path.basename(host_path) in HOST_DEVICES and os.path.dirname(host_path) == "/dev":
                 continue  # already bound
-            add_device(rel, rel)
+            with contextlib.suppress(OSError):  # a node that went away meanwhile
+                nodes.append(DeviceNode(host_path, host_path))
     for host_path, container_path, permissions in devices:
-        add_device(host_path, container_path, permissions)  # host_path: resolved by the caller
-
-
-def bind_init(init_binary: str, target: str = "/sbin/docker-init") -> None:
-    _mount_point_file(target)
-    libc.mount(OLD_ROOT + os.path.realpath(init_binary), target, None, libc.MS_BIND)
-    libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
+        nodes.append(DeviceNode(host_path, container_path, permissions))  # host_path: resolved by the caller
+    return nodes
 
 
 def setup(rootfs: str, *, etc_files: dict[str, str], masked: list[str], readonly: list[str],
@@ -231,19 +295,32 @@ def setup(rootfs: str, *, etc_files: dict[str, str], masked: list[str], readonly
     ``privileged`` gives every host device and writable /sys; ``devices`` are (host, container, perms)
     device nodes to create; ``init_binary`` is bound to /sbin/docker-init.
     """
-    host_files = {path: os.path.realpath(src) for path, src in etc_files.items()}
-    pivot(rootfs)
-    setup_dev(shm_size)
-    setup_proc_sys(privileged)
-    if cgroup_mounts:
-        setup_cgroupfs(privileged)
-    setup_devices(privileged, devices or [])
-    bind_host_files(host_files)
-    if init_binary:
-        bind_init(init_binary)
-    detach_old_root()
-    mask_paths(masked)
-    readonly_paths(readonly)
-    ensure_cwd(cwd)
+    nodes = device_nodes(privileged, devices or [])
+    sources: list[HostSource] = []
+    try:
+        for path, src in etc_files.items():
+            sources.append(HostSource(os.path.realpath(src), path))
+        if init_binary:
+            sources.append(HostSource(os.path.realpath(init_binary), INIT_TARGET, readonly=True))
+        pivot(rootfs)
+        setup_dev(shm_size)
+        setup_proc_sys(privileged)
+        layout = cgroup_layout() if cgroup_mounts else None
+        detach_old_root()
+        # From here on the container's tree is all there is.
+        if layout is not None:
+            setup_cgroupfs(layout, privileged)
+        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for node in nodes:
+                add_device(root, node)
+            attach_host_files(root, sources)
+            mask_paths(masked)
+            readonly_paths(readonly)
+            ensure_cwd(root, cwd)
+        finally:
+            os.close(root)
+    finally:
+        close_sources(sources)
     if readonly_rootfs:
         mounts.remount_readonly("/")

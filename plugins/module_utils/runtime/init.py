@@ -46,7 +46,7 @@ class ExecFailed(Exception):
 class InitContext:
     """What the steps share. (A plain class: a dataclass costs ~0.5 ms of start-up per definition.)"""
 
-    __slots__ = ("go_fd", "netns_fd", "process", "seccomp_bpf", "spec", "stdio", "target_pid")
+    __slots__ = ("cwd_fd", "go_fd", "netns_fd", "process", "seccomp_bpf", "spec", "stdio", "target_pid")
 
     def __init__(self, spec: ContainerSpec, stdio: tuple[int | None, int, int], go_fd: int,
                  seccomp_bpf: bytes | None = None, process: ProcessSpec | None = None, target_pid: int = 0,
@@ -58,6 +58,7 @@ class InitContext:
         self.process = process or spec.process  # exec_in runs another process than the container's
         self.target_pid = target_pid  # exec_in: the container's PID 1, whose namespaces are joined
         self.netns_fd = netns_fd  # --network container:: the other container's network namespace, opened by the caller
+        self.cwd_fd = -1  # open_cwd: the working directory, resolved inside the container's root
 
 
 Step = Callable[[InitContext], None]
@@ -217,17 +218,45 @@ def _cwd(spec: ContainerSpec, process: ProcessSpec | None = None) -> str:
     return os.path.join("/", (process or spec.process).cwd or "/")  # "" (image without WORKDIR) means "/"
 
 
+def _cwd_error(cwd: str, reason: str) -> ExecFailed:
+    return ExecFailed(SETUP, f"chdir to cwd ({cwd!r}) set in config.json failed: {reason}")
+
+
+def open_cwd(ctx: InitContext) -> None:
+    """Resolve the working directory inside the container's root (the current ``/``, the old root detached
+    or, for exec, the container's mount namespace joined): symlinks and ``..`` cannot leave it and magic
+    links (``/proc/self/fd/N`` naming a directory fd inherited from the engine, CVE-2024-21626) are refused.
+    Done as root before the filter; ``enter_cwd`` changes into it as the process's user."""
+    cwd = _cwd(ctx.spec, ctx.process)
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        ctx.cwd_fd = libc.openat2(root, cwd, os.O_PATH | os.O_DIRECTORY, 0,
+                                  libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_MAGICLINKS)
+    except OSError as exc:
+        reason = "it is outside the container or a magic link" if exc.errno == errno.ELOOP else (
+            exc.strerror.lower() if exc.strerror else str(exc))
+        raise _cwd_error(cwd, reason.removeprefix("openat2: ")) from None
+    finally:
+        os.close(root)
+
+
 def enter_cwd(ctx: InitContext) -> None:
     cwd = _cwd(ctx.spec, ctx.process)
     try:
-        os.chdir(cwd)
+        os.fchdir(ctx.cwd_fd)  # checks search permission as the process's user (Docker's chdir does too)
     except OSError as exc:
-        raise ExecFailed(SETUP, f"chdir to cwd ({cwd!r}) set in config.json failed: "
-                                f"{exc.strerror.lower() if exc.strerror else exc}") from None
+        raise _cwd_error(cwd, exc.strerror.lower() if exc.strerror else str(exc)) from None
+    finally:
+        os.close(ctx.cwd_fd)
+        ctx.cwd_fd = -1
+    try:  # getcwd fails (ENOENT) when the directory is not below our root: never exec there
+        os.getcwd()
+    except OSError:
+        raise _cwd_error(cwd, "current working directory is outside of the container's root") from None
 
 
 # What turns the root process into the configured one: shared by start and exec_in.
-PROCESS_STEPS = (restrict_capabilities, set_rlimits, load_seccomp, switch_user, enter_cwd)
+PROCESS_STEPS = (open_cwd, restrict_capabilities, set_rlimits, load_seccomp, switch_user, enter_cwd)
 
 
 def build_steps(hooks: Sequence[Step] = (), console: Step | None = None) -> list[Step]:
@@ -263,6 +292,16 @@ def build_exec_steps() -> list[Step]:
     return [setup_stdio, wait_for_go, join_container, *PROCESS_STEPS]
 
 
+def close_inherited_fds(keep: int) -> None:
+    """Close every descriptor but stdio and ``keep`` (the report pipe) before resolving and exec'ing the
+    process: nothing the engine had open (a host directory, a lock file) is reachable through
+    ``/proc/self/fd`` from PATH lookups or the exec itself. (Close-on-exec alone would leave them open
+    until the exec.)"""
+    if keep > 3:
+        libc.close_range(3, keep - 1)
+    libc.close_range(keep + 1, 0xFFFFFFFF)
+
+
 def do_exec(ctx: InitContext) -> NoReturn:
     p = ctx.process
     path = lookup_executable(p.args[0], env_lookup(p.env, "PATH"))
@@ -288,9 +327,13 @@ def run(ctx: InitContext, steps: Sequence[Step], report_fd: int) -> NoReturn:
     try:
         try:
             libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the launcher during setup
+            # Not dumpable until exec (which resets it): container processes cannot ptrace us or open our
+            # /proc/<pid>/exe, fds, cwd or root (the engine's interpreter and host paths; CVE-2019-5736 class).
+            libc.prctl(libc.PR_SET_DUMPABLE, 0)
             os.setsid()  # own session: not killed by the caller's terminal, like a daemon-started container
             for step in steps:
                 step(ctx)
+            close_inherited_fds(report_fd)
             do_exec(ctx)
         except ExecFailed as exc:
             kind, message = exc.kind, str(exc)

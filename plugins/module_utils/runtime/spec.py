@@ -39,7 +39,7 @@ class ProcessSpec:
     additional_gids: list[int] = field(default_factory=list)
     # fd 0 is a terminal (a pty slave the caller allocated): it becomes the controlling terminal
     terminal: bool = False
-    # None: Docker's default set. Bounding, permitted, effective and inheritable sets (root keeps them
+    # None: Docker's default set. Bounding, permitted and effective sets (root keeps them
     # after exec; another user gets none); ambient is always cleared. ["ALL"] means every capability.
     capabilities: list[str] | None = None
     # A Docker-format seccomp profile (already parsed JSON), compiled for ``capabilities`` at start;

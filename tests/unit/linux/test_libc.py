@@ -73,7 +73,7 @@ def test_capability_bounding_set_drop_and_capset():
         bounding = [c for c in range(capabilities.last_cap() + 1) if libc.prctl(libc.PR_CAPBSET_READ, c)]
         return bounding, libc.capget()[2]
 
-    assert in_child(child) == ([0, 5], (1 << 0) | (1 << 5))  # inheritable = the kept set, as Docker's spec
+    assert in_child(child) == ([0, 5], 0)  # inheritable cleared, as Docker since CVE-2022-24769
 
 
 def test_capability_names():
