@@ -22,8 +22,8 @@ REDACTED = "*****"
 # Credentials that may ride along in a message (a registry's error body, a header echoed back): whatever follows
 # an HTTP auth scheme or a token key is never written.
 _CREDENTIAL_RE = re.compile(
-    r"""(?i)(\b(?:basic|bearer)\s+|["']?(?:access_token|refresh_token|token|password|authorization)["']?\s*[:=]\s*["']?)"""
-    r"""[^\s"',}]+""")
+    r"""(?i)(\b(?:basic|bearer)\s+|["']?\b(?:access_token|refresh_token|token|password|authorization)["']?\s*[:=]\s*"""
+    r"""["']?(?:(?:basic|bearer)\s+)?)[^\s"',}]+""")
 
 
 class EngineLog:
