@@ -367,7 +367,7 @@ def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
         except ContainerNotFound:
             try:
                 documents.append(inspect_image(engine.images.inspect(name)))
-            except ImageNotFound:
+            except (ImageNotFound, InvalidArgument):  # not an image reference either: Docker's wording
                 raise ContainerNotFound(f"No such object: {name}") from None
     return print_inspect(documents, args.format)
 
