@@ -226,3 +226,33 @@ def test_secrets_stay_out_of_the_logs(cli: Cli, busybox_image, htpasswd_registry
     for name, text in texts.items():
         for secret in (*secrets.values(), REGISTRY_PASSWORD, basic):
             assert secret not in text, (name, secret)
+
+
+def test_modules_treat_path_shaped_names_as_no_container_and_remove_bad_records(cli: Cli, busybox_image):
+    from tests.integration.test_ansible import adhoc
+
+    real = cli("create", "--name", "template", busybox_image, "true", check=True).stdout.strip()
+    truncated = cli("create", "--name", "truncated", busybox_image, "true", check=True).stdout.strip()
+    _write(_config_path(cli, truncated), json.dumps(_read_config(cli, truncated))[:40])
+    planted_top = tempfile.mkdtemp(prefix="refs-", dir="/tmp")
+    os.chmod(planted_top, 0o777)
+    engine = {"root": cli.root, "config": cli.config}
+    try:
+        ref = planted_top + "/" + "d" * (63 - len(planted_top))
+        _plant_as_nobody(ref, {**_read_config(cli, real), "id": ref, "name": "planted"})
+        rc, result = adhoc("pycontainer", json.dumps({**engine, "name": ref, "state": "absent"}))
+        assert rc == 0 and result["changed"] is False, result
+        assert os.listdir(ref) == ["config.json"]
+        rc, result = adhoc("pycontainer", json.dumps({**engine, "name": ref, "image": busybox_image,
+                                                      "state": "started"}))
+        assert rc == 2 and "Invalid container name" in result["msg"] and "exception" not in result, result
+        rc, result = adhoc("pycontainer_exec", json.dumps({**engine, "container": ref, "command": "true"}))
+        assert rc == 2 and f"No such container: {ref}" in result["msg"], result
+        # A record that cannot be read is still removed by the module.
+        rc, result = adhoc("pycontainer", json.dumps({**engine, "name": "truncated", "state": "absent"}))
+        assert rc == 0 and result["changed"] is True, result
+        assert cli("ps", "-a", "--format", "{{.Names}}", check=True).stdout.split() == ["template"]
+    finally:
+        shutil.rmtree(planted_top)
+        cli("rm", "-f", "template")
+        cli("rm", "-f", "truncated")
