@@ -145,6 +145,11 @@ def test_bad_records_are_listed_inspected_and_removed(cli: Cli, busybox_image):
             assert damaged[name][:12] not in proc.stderr
         assert "internal error" not in proc.stderr
         assert cli("ps", "-a", "-q", check=True).stdout.count("\n") == len(damaged) + 1
+        # What else walks every record: sizes, df, info, filters.
+        for verb in (("ps", "-a", "-s"), ("system", "df"), ("system", "df", "-v"), ("info",),
+                     ("ps", "-a", "--filter", "ancestor=busybox"), ("ps", "-a", "--filter", "volume=/x")):
+            proc = cli(*verb)
+            assert proc.returncode == 0 and "internal error" not in proc.stderr, (verb, proc.stderr)
         for name, cid in damaged.items():
             proc = cli("inspect", name)
             assert proc.returncode == 0, (name, proc.stderr)
