@@ -112,8 +112,10 @@ EXAMPLES = r"""
         mode: "0644"
 """
 
+import contextlib
 import os
 import posixpath
+import secrets
 import stat
 import time
 
@@ -160,12 +162,14 @@ class Connection(ConnectionBase):
 
     def _running_record(self, wait: float = 0.0):
         """The container's record, which must be running (waiting up to ``wait`` s for a starting one)."""
+        from ansible_collections.pycontainer.engine.plugins.module_utils import refs
         from ansible_collections.pycontainer.engine.plugins.module_utils.errors import ContainerNotFound, EngineError
 
         deadline = time.monotonic() + wait
         while True:
             try:
-                record = self._engine_api().containers.lookup(self._container)
+                # The inventory name is a reference like any other: neither a name nor hex is no container.
+                record = self._engine_api().containers.lookup(refs.container_ref(self._container))
             except ContainerNotFound:
                 raise AnsibleConnectionFailure(
                     f'container "{self._container}" not found (engine root '
@@ -256,7 +260,12 @@ class Connection(ConnectionBase):
         return fd
 
     def put_file(self, in_path, out_path):
-        """Copy a controller file into the container, owned by the remote user."""
+        """Copy a controller file into the container, owned by the remote user.
+
+        The content goes to a new file beside the destination, renamed over it: the host never opens what the
+        container placed there (a FIFO would block, a device node would be written, a hard link would carry
+        the write to another file). A destination that exists and is not a regular file is refused.
+        """
         super().put_file(in_path, out_path)
         from ansible_collections.pycontainer.engine.plugins.module_utils.image._safepath import open_parent
 
@@ -272,30 +281,57 @@ class Connection(ConnectionBase):
                 mode = os.fstat(src.fileno()).st_mode & 0o7777
                 try:
                     parent_fd, name = open_parent(root_fd, out_path, create=False)
-                except OSError as exc:
-                    raise AnsibleError(f"cannot put {out_path} into {self._container}: {exc.strerror}") from None
+                except (OSError, ValueError) as exc:
+                    raise AnsibleError(f"cannot put {out_path} into {self._container}: "
+                                       f"{getattr(exc, 'strerror', None) or exc}") from None
                 try:
-                    # O_NOFOLLOW: a symlink planted at the destination is refused, never written through.
-                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                 mode, dir_fd=parent_fd)
-                except OSError as exc:
-                    raise AnsibleError(f"cannot put {out_path} into {self._container}: {exc.strerror}") from None
+                    self._put_beside(src, parent_fd, name, out_path, mode, uid, gid)
                 finally:
                     os.close(parent_fd)
-                try:
-                    os.fchown(fd, uid, gid)
-                    os.fchmod(fd, mode)  # the umask trimmed the mode given to open
-                    while chunk := src.read(_CHUNK):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view):]
-                finally:
-                    os.close(fd)
         finally:
             os.close(root_fd)
 
+    def _put_beside(self, src, parent_fd: int, name: str, out_path: str, mode: int, uid: int, gid: int) -> None:
+        try:
+            current = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            current = None
+        except OSError as exc:
+            raise AnsibleError(f"cannot put {out_path} into {self._container}: {exc.strerror}") from None
+        if current is not None and not stat.S_ISREG(current.st_mode):
+            raise AnsibleError(f"cannot put {out_path} into {self._container}: it exists and is not a regular file")
+        tmp = f".{name[:200]}.{secrets.token_hex(6)}.tmp"
+        try:
+            # O_EXCL|O_NOFOLLOW: a fresh inode of ours, never something the container planted at that name.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=parent_fd)
+        except OSError as exc:
+            raise AnsibleError(f"cannot put {out_path} into {self._container}: {exc.strerror}") from None
+        try:
+            try:
+                os.fchown(fd, uid, gid)
+                os.fchmod(fd, mode)
+                while chunk := src.read(_CHUNK):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            # rename never follows the destination: a link or node placed there meanwhile is replaced, unopened.
+            os.rename(tmp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=parent_fd)
+            if isinstance(exc, OSError):
+                raise AnsibleError(f"cannot put {out_path} into {self._container}: {exc.strerror}") from None
+            raise
+
     def fetch_file(self, in_path, out_path):
-        """Copy a file of the container to the controller."""
+        """Copy a file of the container to the controller.
+
+        The path is resolved inside the container's root to an O_PATH descriptor, which opens nothing: only a
+        regular file is then opened for reading (a FIFO would hang the controller, opening a device node can
+        act on the host's hardware)."""
         super().fetch_file(in_path, out_path)
         from ansible_collections.pycontainer.engine.plugins.module_utils.image._safepath import open_in_root
 
@@ -304,7 +340,7 @@ class Connection(ConnectionBase):
         root_fd = self._open_root()
         try:
             try:
-                fd = open_in_root(root_fd, in_path, os.O_RDONLY | os.O_NONBLOCK)
+                path_fd = open_in_root(root_fd, in_path, os.O_PATH)
             except FileNotFoundError:
                 raise AnsibleFileNotFound(f"file not found in {self._container}: {in_path}") from None
             except OSError as exc:
@@ -312,7 +348,16 @@ class Connection(ConnectionBase):
         finally:
             os.close(root_fd)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a fifo or device would block or never end
+            if not stat.S_ISREG(os.fstat(path_fd).st_mode):
+                raise AnsibleError(f"cannot fetch {in_path} from {self._container}: not a regular file")
+            # Reopening the O_PATH descriptor opens that very inode, whatever the path points to by now.
+            fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise AnsibleError(f"cannot fetch {in_path} from {self._container}: {exc.strerror}") from None
+        finally:
+            os.close(path_fd)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise AnsibleError(f"cannot fetch {in_path} from {self._container}: not a regular file")
             with open(to_bytes(out_path, errors="surrogate_or_strict"), "wb") as dst:
                 while chunk := os.read(fd, _CHUNK):

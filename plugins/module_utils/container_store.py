@@ -12,18 +12,22 @@ Layout under ``<root>/containers``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime as _dt
+import json
 import os
-import re
 import secrets
 import shutil
 from dataclasses import dataclass, field
 
-from .errors import Conflict, ContainerNotFound, InvalidArgument
+from . import refs
+from .errors import Conflict, ContainerNotFound, EngineError, InvalidArgument
 from .fsutil import atomic_write_json, ensure_dir, locked, make_dir, read_json
-from .runtime.hostconfig import HostConfig
+from .runtime.hostconfig import HostConfig, Mount, RestartPolicy, Ulimit
 
-_NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# The statuses a record may hold on disk; anything else is a damaged record.
+_STATUSES = ("created", "running", "paused", "restarting", "exited", "dead", "removing")
 
 # Docker's generator picks "adjective_surname"; a short list keeps the same look.
 _ADJECTIVES = ("admiring", "brave", "clever", "eager", "focused", "gallant", "happy", "jolly", "keen",
@@ -92,6 +96,9 @@ class ContainerRecord:
     state: ContainerState
     directory: str
     reconciled: bool = False        # reconcile() changed the state in memory (not yet persisted)
+    # Why the record on disk could not be read as written (corrupt, truncated, wrong types): such a record
+    # is shown as "dead" with what could be read, and can be inspected and removed, never started.
+    damaged: str = ""
 
     @property
     def id(self) -> str:
@@ -100,6 +107,13 @@ class ContainerRecord:
     @property
     def name(self) -> str:
         return self.config.name
+
+
+def check_usable(record: ContainerRecord) -> None:
+    """A damaged record can be listed, inspected and removed; nothing may run from it."""
+    if record.damaged:
+        raise Conflict(f"container {record.id} has a damaged record ({record.damaged}): it can only be "
+                       "inspected or removed")
 
 
 def new_container_id() -> str:
@@ -130,9 +144,12 @@ class ContainerStore:
         return os.path.join(self.directory, "names.json")
 
     def container_dir(self, container_id: str) -> str:
-        return os.path.join(self.directory, container_id)
+        # The one place an ID becomes a path: only a full hex ID ever does.
+        return os.path.join(self.directory, refs.container_id(container_id))
 
     def exists(self, container_id: str) -> bool:
+        if not refs.is_container_id(container_id):
+            return False
         return os.path.isfile(os.path.join(self.container_dir(container_id), "config.json"))
 
     def container_lock(self, record: ContainerRecord):
@@ -145,7 +162,7 @@ class ContainerStore:
         with self._lock():
             names: dict[str, str] = read_json(self._names_path(), {})
             if config.name:
-                name = config.name.lstrip("/")
+                name = refs.container_name(config.name)
                 self._check_name_free(names, name)
             else:
                 name = self._generate_name(names)
@@ -161,10 +178,9 @@ class ContainerStore:
 
     def _check_name_free(self, names: dict[str, str], name: str) -> None:
         """Docker's name rules and its conflict message (the caller holds the store lock)."""
-        if not _NAME_RE.match("/" + name):
-            raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        refs.container_name(name)
         owner = names.get(name)
-        if owner and os.path.isdir(self.container_dir(owner)):
+        if refs.is_container_id(owner) and os.path.isdir(self.container_dir(owner)):
             raise Conflict(
                 f'Conflict. The container name "/{name}" is already in use by container "{owner}". '
                 "You have to remove (or rename) that container to be able to reuse that name.")
@@ -184,9 +200,12 @@ class ContainerStore:
         delete with ``delete_removed`` (the monitor answers its client first); returns that path.
         """
         with self._lock():
-            names: dict[str, str] = read_json(self._names_path(), {})
-            if names.get(record.name) == record.id:
-                del names[record.name]
+            names = self._read_names()
+            # Every name still pointing at it (a damaged record may not know its own name).
+            stale = [name for name, owner in names.items() if owner == record.id]
+            if stale:
+                for name in stale:
+                    del names[name]
                 atomic_write_json(self._names_path(), names)
             # Rename first so a crash mid-delete never leaves a half record that looks valid.
             doomed = os.path.join(self.directory, f".removing-{record.id}")
@@ -208,25 +227,73 @@ class ContainerStore:
         atomic_write_json(os.path.join(record.directory, "state.json"), dataclasses.asdict(record.state))
 
     def load(self, container_id: str) -> ContainerRecord:
+        """The record as written; a damaged one (see ``ContainerRecord.damaged``) loads as what could be read."""
         directory = self.container_dir(container_id)
-        config = read_json(os.path.join(directory, "config.json"))
+        try:
+            config_data = _read_json_object(os.path.join(directory, "config.json"))
+        except FileNotFoundError:
+            raise ContainerNotFound(f"No such container: {container_id}") from None
+        except (OSError, ValueError) as exc:
+            config_data, damaged = None, f"config.json: {exc}"
+        else:
+            damaged = ""
+        config = None
+        if config_data is not None:
+            try:
+                config = _config_from(config_data, container_id)
+            except (TypeError, ValueError, KeyError, AttributeError, EngineError) as exc:
+                damaged = f"config.json: {exc}"
         if config is None:
-            raise ContainerNotFound(f"No such container: {container_id}")
-        state = read_json(os.path.join(directory, "state.json"), {})
-        config["host_config"] = HostConfig.from_dict(config.get("host_config"))
-        record = ContainerRecord(
-            config=ContainerConfig(**_known(ContainerConfig, config)),
-            state=ContainerState(**_known(ContainerState, state)), directory=directory)
+            config = self._stand_in_config(directory, container_id)
+        try:
+            state_data = _read_json_object(os.path.join(directory, "state.json"))
+        except FileNotFoundError:
+            state_data = {}  # not started yet: the initial state
+        except (OSError, ValueError) as exc:
+            state_data, damaged = None, damaged or f"state.json: {exc}"
+        state = None
+        if state_data is not None:
+            try:
+                state = _state_from(state_data)
+            except (TypeError, ValueError) as exc:
+                damaged = damaged or f"state.json: {exc}"
+        if state is None:
+            state = ContainerState(status="dead")
+        elif damaged and not state.running:
+            state.status = "dead"  # Docker's word for a container that cannot be brought back
+        if damaged:
+            state.error = state.error or f"damaged record: {damaged}"  # inspect's State.Error says why
+        record = ContainerRecord(config=config, state=state, directory=directory, damaged=damaged)
         return reconcile(record)
 
+    def _stand_in_config(self, directory: str, container_id: str) -> ContainerConfig:
+        """What a damaged record shows: its ID, the name the index gives it, its directory's time."""
+        name = next((n for n, owner in self._read_names().items() if owner == container_id), "")
+        try:
+            mtime = os.stat(directory).st_mtime
+        except OSError:
+            mtime = 0.0
+        created = _dt.datetime.fromtimestamp(mtime, _dt.UTC).isoformat(timespec="microseconds")
+        return ContainerConfig(id=container_id, name=name, created=created.replace("+00:00", "Z"), image="",
+                               image_name="", entrypoint=None, cmd=None, env=[], working_dir="", user="",
+                               hostname=container_id[:12])
+
+    def _read_names(self) -> dict[str, str]:
+        try:
+            names = read_json(self._names_path(), {})
+        except ValueError:
+            return {}
+        return names if isinstance(names, dict) else {}
+
     def save_config(self, record: ContainerRecord) -> None:
+        check_usable(record)  # writing the stand-in back would destroy what is left of the record
         atomic_write_json(os.path.join(record.directory, "config.json"), dataclasses.asdict(record.config))
 
     def rename(self, record: ContainerRecord, new_name: str) -> None:
         """Docker's rename: the new name must be valid and free; the old one is released."""
-        new_name = new_name.lstrip("/")
+        new_name = refs.container_name(new_name)
         with self._lock():
-            names: dict[str, str] = read_json(self._names_path(), {})
+            names = self._read_names()
             self._check_name_free(names, new_name)
             if names.get(record.name) == record.id:
                 del names[record.name]
@@ -245,7 +312,7 @@ class ContainerStore:
             if entry.startswith(".removing-"):  # a removal whose deleter died (the record is already gone)
                 shutil.rmtree(os.path.join(self.directory, entry), ignore_errors=True)
                 continue
-            if len(entry) == 64 and not entry.startswith("."):
+            if refs.is_container_id(entry):
                 try:
                     records.append(self.load(entry))
                 except ContainerNotFound:
@@ -255,18 +322,16 @@ class ContainerStore:
 
     def lookup(self, ref: str) -> ContainerRecord:
         """By full ID, name, or unique ID prefix, as Docker resolves container references."""
-        if not ref:
-            raise ContainerNotFound("No such container: ")
-        if len(ref) == 64 and os.path.isdir(self.container_dir(ref)):
+        refs.container_ref(ref)  # nothing that is neither a name nor hex goes further
+        if refs.is_container_id(ref) and os.path.isdir(self.container_dir(ref)):
             return self.load(ref)
-        names: dict[str, str] = read_json(self._names_path(), {})
-        owner = names.get(ref.lstrip("/"))
-        if owner and os.path.isdir(self.container_dir(owner)):
+        owner = self._read_names().get(ref.lstrip("/"))
+        if refs.is_container_id(owner) and os.path.isdir(self.container_dir(owner)):
             return self.load(owner)
-        try:
-            candidates = [e for e in os.listdir(self.directory) if len(e) == 64 and e.startswith(ref)]
-        except FileNotFoundError:
-            candidates = []
+        candidates: list[str] = []
+        if refs.is_id_prefix(ref):
+            with contextlib.suppress(FileNotFoundError):
+                candidates = [e for e in os.listdir(self.directory) if refs.is_container_id(e) and e.startswith(ref)]
         if len(candidates) == 1:
             return self.load(candidates[0])
         if len(candidates) > 1:
@@ -275,6 +340,65 @@ class ContainerStore:
 
 
 _FIELD_NAMES: dict[type, frozenset[str]] = {}
+_STR_FIELDS = ("name", "created", "image", "image_name", "working_dir", "user", "hostname", "stop_signal")
+
+
+def _read_json_object(path: str) -> dict:
+    with open(path, "rb") as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _config_from(data: dict, container_id: str) -> ContainerConfig:
+    """A ContainerConfig from config.json, with every field of the type the engine relies on."""
+    if data.get("id") != container_id:
+        raise ValueError(f"it names another container ({data.get('id')!r})")
+    data = dict(data)
+    host = data.get("host_config")
+    if host is not None and not isinstance(host, dict):
+        raise TypeError("host_config is not an object")
+    data["host_config"] = HostConfig.from_dict(_known_nested(host or {}))
+    config = ContainerConfig(**_known(ContainerConfig, data))
+    bad = [n for n in _STR_FIELDS if not isinstance(getattr(config, n), str)]
+    if not _str_list(config.env) or not all(v is None or _str_list(v) for v in (config.entrypoint, config.cmd)):
+        bad.append("env/entrypoint/cmd")
+    if not isinstance(config.labels, dict) or not all(isinstance(v, str) for v in config.labels.values()):
+        bad.append("labels")
+    if not isinstance(config.host_config.network_mode, str):
+        bad.append("host_config.network_mode")
+    if bad:
+        raise TypeError(f"wrong type for {', '.join(bad)}")
+    if config.name:
+        refs.container_name(config.name)
+    return config
+
+
+def _str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _known_nested(host: dict) -> dict:
+    """Drop keys a newer version added inside HostConfig's nested records (mounts, ulimits, restart policy)."""
+    host = dict(host)
+    if isinstance(host.get("mounts"), list):
+        host["mounts"] = [_known(Mount, m) if isinstance(m, dict) else m for m in host["mounts"]]
+    if isinstance(host.get("ulimits"), list):
+        host["ulimits"] = [_known(Ulimit, u) if isinstance(u, dict) else u for u in host["ulimits"]]
+    if isinstance(host.get("restart_policy"), dict):
+        host["restart_policy"] = _known(RestartPolicy, host["restart_policy"])
+    return host
+
+
+def _state_from(data: dict) -> ContainerState:
+    state = ContainerState(**_known(ContainerState, data))
+    ints = ("pid", "pid_start_time", "exit_code", "restart_count", "monitor_pid", "monitor_start_time")
+    if state.status not in _STATUSES or not all(isinstance(getattr(state, n), int) for n in ints) \
+            or not all(isinstance(getattr(state, n), str) for n in ("started_at", "finished_at", "error")) \
+            or not isinstance(state.network_settings, dict):
+        raise TypeError("wrong type or value for a state field")
+    return state
 
 
 def _known(cls, data: dict) -> dict:

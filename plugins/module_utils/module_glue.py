@@ -50,6 +50,7 @@ def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]]
     engine = None
     try:
         engine = Engine.from_options(root=module.params.get("root"), config_path=module.params.get("config"))
+        _register_secrets(engine, module)
         result = action(engine)
     except MissingLibrary as exc:
         if exc.library:
@@ -64,6 +65,17 @@ def run_module(module: AnsibleModule, action: Callable[[Engine], dict[str, Any]]
             engine.log.error(f"internal error: {exc}", module=module._name, error=type(exc).__name__)
         module.fail_json(msg=f"internal error: {type(exc).__name__}: {exc}", exception=traceback.format_exc())
     module.exit_json(**result)
+
+
+def _register_secrets(engine: Engine, module: AnsibleModule) -> None:
+    """What the engine log must never hold: the task's no_log values (a login password) and, as Docker never
+    logs a container's environment, the values of ``env``."""
+    engine.log.add_secret(*(str(v) for v in getattr(module, "no_log_values", ()) if v))
+    env = module.params.get("env")
+    if isinstance(env, dict):
+        engine.log.add_env([f"{key}={value}" for key, value in env.items() if value is not None])
+    elif isinstance(env, list):
+        engine.log.add_env([str(item) for item in env])
 
 
 def run_host_module(module: AnsibleModule, action: Callable[[], dict[str, Any]]) -> None:

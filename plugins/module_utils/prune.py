@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import Conflict, InvalidArgument
+from .errors import Conflict, ContainerNotFound, EngineError, InvalidArgument
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -58,6 +58,7 @@ class PruneFilter:
 class ContainerPruneReport:
     deleted: list[str] = field(default_factory=list)
     reclaimed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)   # id -> why it could not be removed (the rest go on)
 
 
 def prune_containers(engine: Engine, filters: list[str] | None = None) -> ContainerPruneReport:
@@ -71,8 +72,15 @@ def prune_containers(engine: Engine, filters: list[str] | None = None) -> Contai
                                                                              record.config.labels):
             continue
         size = tree_size(os.path.join(record.directory, "upper"))
-        with contextlib.suppress(Conflict):  # it was started again meanwhile: not ours to remove
+        try:
             engine.containers.remove(record.id)
+        except ContainerNotFound:
+            continue  # removed meanwhile
+        except Conflict:
+            continue  # it was started again meanwhile: not ours to remove
+        except (EngineError, OSError) as exc:  # one container that cannot go does not stop the prune
+            report.failed[record.id] = str(exc)
+        else:
             report.deleted.append(record.id)
             report.reclaimed += size
     engine.events.record("container", "prune", "", {"reclaimed": report.reclaimed})

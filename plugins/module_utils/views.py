@@ -48,8 +48,19 @@ def container_status(record: ContainerRecord, now: float | None = None) -> str:
 
 
 def container_row(record: ContainerRecord, trunc: bool = True, now: float | None = None) -> dict[str, Any]:
-    """The fields `docker ps --format` knows, with Docker's spelling and formatting."""
+    """The fields `docker ps --format` knows, with Docker's spelling and formatting.
+
+    One bad record never fails the listing: whatever cannot be shown of it is left blank."""
     now = time.time() if now is None else now
+    try:
+        return _container_row(record, trunc, now)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {"Command": '""', "CreatedAt": "", "ID": record.id[:12] if trunc else record.id, "Image": "",
+                "Labels": "", "LocalVolumes": "0", "Mounts": "", "Names": record.name, "Networks": "", "Ports": "",
+                "RunningFor": "", "Size": "0B", "State": "dead", "Status": "Dead"}
+
+
+def _container_row(record: ContainerRecord, trunc: bool, now: float) -> dict[str, Any]:
     # Docker quotes the arguments that hold a space: sh -c 'exit 4'
     args = record.config.args
     command = " ".join(args[:1] + [f"'{a}'" if " " in a else a for a in args[1:]])
@@ -260,7 +271,11 @@ def container_mounts(record: ContainerRecord) -> list[dict[str, Any]]:
     from .runtime.volumes import mount_points
 
     keys = ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Propagation")
-    return [{k: p[k] for k in keys if k in p} for p in mount_points(record.directory)]
+    try:
+        points = mount_points(record.directory)
+    except ValueError:  # a damaged mounts file: nothing to show, the record stays listable and removable
+        return []
+    return [{k: p[k] for k in keys if k in p} for p in points if isinstance(p, dict)]
 
 
 def inspect_volume(volume: Any) -> dict[str, Any]:

@@ -289,3 +289,94 @@ def test_plugin_documentation_renders():
 def test_missing_debian_tarball_says_which_make_target_builds_it(registry, tmp_path):
     with pytest.raises(DebianImageMissing, match=r"run `make debian-image`"):
         seed_debian_python(registry.host, tarball=str(tmp_path / "absent.tar"), repo="library/never-pushed")
+
+
+# Drives the connection plugin itself, as ansible-playbook loads it, so that put_file/fetch_file get exactly the
+# container paths under test (a task's own temporary file names are random). One line of JSON per call.
+_TRANSFER = r"""
+import json, sys
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.loader import connection_loader, init_plugin_loader
+
+init_plugin_loader()
+host, root, config, calls = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+conn = connection_loader.get("pycontainer.engine.pycontainer", PlayContext(), sys.stdin)
+conn.set_options(var_options={"inventory_hostname": host, "ansible_pycontainer_root": root,
+                              "ansible_pycontainer_config": config})
+conn._connect()
+for op, remote, local in calls:
+    try:
+        conn.put_file(local, remote) if op == "put" else conn.fetch_file(remote, local)
+        print(json.dumps([op, remote, "ok"]), flush=True)
+    except Exception as exc:
+        print(json.dumps([op, remote, f"{type(exc).__name__}: {exc}"]), flush=True)
+"""
+
+
+def transfer(target: Target, host: str, calls: list[tuple[str, str, str]]) -> dict[tuple[str, str], str]:
+    """(op, container path) -> "ok" or the error; a call that hangs fails the test through the timeout."""
+    proc = subprocess.run([os.path.join(VENV_BIN, "python"), "-c", _TRANSFER, host, target.cli.root,
+                           target.cli.config, json.dumps(calls)], cwd=REPO, env=ansible_env(), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return {(op, remote): outcome for op, remote, outcome in map(json.loads, proc.stdout.splitlines())}
+
+
+def test_file_transfer_refuses_what_is_not_a_regular_file(target: Target, tmp_path):
+    """A container plants a FIFO, a device node (mknod: in Docker's default caps), a symlink to /etc/shadow and a
+    hard link to a file of a host directory it has mounted; put/fetch as host root must neither hang, nor open a
+    node, nor leave the container's root, nor write through the link into the host's file."""
+    host_dir = tmp_path / "shared"
+    host_dir.mkdir()
+    victim = host_dir / "victim"
+    victim.write_text("host data\n")
+    with open("/etc/shadow", "rb") as f:
+        shadow = f.read()
+    payload = tmp_path / "payload"
+    payload.write_text("from the controller\n")
+    fetched = tmp_path / "fetched"
+    with target.container("conn-nodes", "-v", f"{host_dir}:/data"):
+        target.cli("exec", "conn-nodes", "sh", "-c",
+                   "mkfifo /tmp/fifo && mknod /tmp/null c 1 3 && ln -s /etc/shadow /tmp/shadow "
+                   "&& ln /data/victim /data/link && echo container > /tmp/regular", check=True)
+        container_shadow = target.cli("exec", "conn-nodes", "cat", "/etc/shadow", check=True).stdout
+        results = transfer(target, "conn-nodes", [
+            ("put", "/tmp/fifo", str(payload)), ("fetch", "/tmp/fifo", str(fetched)),
+            ("put", "/tmp/null", str(payload)), ("fetch", "/tmp/null", str(fetched)),
+            ("put", "/tmp/shadow", str(payload)),
+            ("put", "/data/link", str(payload)),
+            ("fetch", "/tmp/shadow", str(fetched)),
+        ])
+        for call in (("put", "/tmp/fifo"), ("put", "/tmp/null"), ("put", "/tmp/shadow")):
+            assert "is not a regular file" in results[call], (call, results[call])
+        for call in (("fetch", "/tmp/fifo"), ("fetch", "/tmp/null")):
+            assert "not a regular file" in results[call], (call, results[call])
+        assert results[("put", "/data/link")] == "ok"
+        assert results[("fetch", "/tmp/shadow")] == "ok"
+        # The link resolved inside the container: its /etc/shadow, not the host's.
+        assert fetched.read_text() == container_shadow
+        nodes = target.cli("exec", "conn-nodes", "sh", "-c",
+                           "ls -l /tmp/fifo /tmp/null | cut -c1; readlink /tmp/shadow; cat /data/link; "
+                           "ls /tmp | grep -c '\\.tmp$' || true", check=True).stdout.split("\n")
+        assert nodes[:5] == ["p", "c", "/etc/shadow", "from the controller", "0"], nodes
+    # The host's files are as they were: the hard link was replaced, not written through.
+    assert victim.read_text() == "host data\n"
+    with open("/etc/shadow", "rb") as f:
+        assert f.read() == shadow
+    assert sorted(os.listdir(host_dir)) == ["link", "victim"]
+
+
+def test_a_path_shaped_inventory_name_is_no_container(target: Target):
+    """The inventory name is a container reference: one that is a path is refused before any record is read."""
+    planted = tempfile.mkdtemp(prefix="conn-ref-", dir="/tmp")
+    try:
+        ref = planted + "/" + "c" * (63 - len(planted))
+        os.mkdir(ref)
+        with open(os.path.join(ref, "config.json"), "w") as f:
+            json.dump({"id": ref, "name": "planted"}, f)
+        inv = target.inventory("planted-host", ansible_host=ref)
+        rc, result, out = ansible(inv, "planted-host", "raw", "true")
+        assert rc == 4 and result["unreachable"] is True, out
+        assert f'container "{ref}" not found' in result["msg"], result
+    finally:
+        shutil.rmtree(planted)

@@ -41,13 +41,14 @@ def _split_env_files(paths: Sequence[str]) -> list[str]:
     return env
 
 
-def _create_options(args: argparse.Namespace) -> CreateOptions:
+def _create_options(args: argparse.Namespace, engine: Engine) -> CreateOptions:
     env = _split_env_files(args.env_file)
     for item in args.env:
         if "=" in item:
             env.append(item)
         elif item in os.environ:
             env.append(f"{item}={os.environ[item]}")
+    engine.log.add_env(env)  # env values (env files' too) are never logged, as with Docker
     labels = {}
     for item in args.label:
         key, _sep, value = item.partition("=")
@@ -134,7 +135,7 @@ def _nano_cpus(text: str) -> int:
 
 
 def cmd_run(engine: Engine, args: argparse.Namespace) -> int:
-    options = _create_options(args)
+    options = _create_options(args, engine)
     if args.detach and args.rm and options.host_config.restart_policy.name != "no":
         raise InvalidArgument("Conflicting options: --restart and --rm")
     record, session = engine.containers.run(options, stdin=args.interactive, detach=args.detach,
@@ -178,14 +179,14 @@ def cmd_compare(engine: Engine, args: argparse.Namespace) -> int:
     if not args.name:
         raise InvalidArgument("compare needs --name of the existing container")
     record = engine.containers.lookup(args.name)
-    diffs = engine.containers.compare(record, _create_options(args))
+    diffs = engine.containers.compare(record, _create_options(args, engine))
     for d in diffs:
         out(f"{d.name}: {json.dumps(d.actual)} -> {json.dumps(d.desired)}")
     return 1 if diffs else 0
 
 
 def cmd_create(engine: Engine, args: argparse.Namespace) -> int:
-    record = engine.containers.create(_create_options(args), progress=progress(False, sys.stderr))
+    record = engine.containers.create(_create_options(args, engine), progress=progress(False, sys.stderr))
     out(record.id)
     return 0
 
@@ -274,6 +275,7 @@ def cmd_exec(engine: Engine, args: argparse.Namespace) -> int:
     env = list(_split_env_files(args.env_file))
     for item in args.env:
         env.append(item if "=" in item else f"{item}={os.environ.get(item, '')}")
+    engine.log.add_env(env)
     return engine.containers.exec(args.container, list(args.command), interactive=args.interactive,
                                   tty=args.tty, detach=args.detach, user=args.user, env=env,
                                   workdir=args.workdir, privileged=args.privileged,
@@ -302,6 +304,10 @@ def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
     records = engine.containers.list(all=args.all or args.latest or args.last is not None or
                                      any(k in filters for k in ("status", "exited")))
     records = filter_containers(records, filters, engine)
+    for r in records:
+        if r.damaged:  # shown as Docker shows a dead container; the reason goes to stderr
+            err(f"WARNING: container {r.id[:12]} has a damaged record ({r.damaged}): "
+                "it can be inspected and removed (rm -f)")
     if args.latest:
         records = records[:1]
     elif args.last is not None and args.last >= 0:
@@ -361,7 +367,7 @@ def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
         except ContainerNotFound:
             try:
                 documents.append(inspect_image(engine.images.inspect(name)))
-            except ImageNotFound:
+            except (ImageNotFound, InvalidArgument):  # not an image reference either: Docker's wording
                 raise ContainerNotFound(f"No such object: {name}") from None
     return print_inspect(documents, args.format)
 

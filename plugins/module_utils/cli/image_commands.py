@@ -266,6 +266,7 @@ def cmd_login(engine: Engine, args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise InvalidArgument("Cannot perform an interactive login from a non TTY device")
         password = getpass.getpass("Password: ")
+    engine.log.add_secret(password)  # however it came: nothing the engine logs from here on may hold it
     engine.images.login(args.server, username, password)
     out("Login Succeeded")
     return 0

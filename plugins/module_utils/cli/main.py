@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ..engine import Engine
+from ..engine_log import redact_command
 from ..errors import EngineError
 from . import container_commands, image_commands, network_commands, system_commands, volume_commands
 from .common import CliParser, err
@@ -85,9 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     engine = None
-    command = " ".join(argv)
+    # Never the raw line: `login -p`, `-e K=V` values are secrets (the log keeps their names only).
+    command = redact_command(argv, _command_word(argv), env=getattr(args, "env", None) or (),
+                             secrets=[getattr(args, "password", None) or ""] if _command_word(argv) == "login" else ())
     try:
         engine = Engine.from_options(root=args.root, config_path=args.config, log_level=args.log_level)
+        engine.log.add_env(getattr(args, "env", None) or ())
+        if _command_word(argv) == "login":
+            engine.log.add_secret(getattr(args, "password", None))
         engine.log.debug("command", command=command)
         return args.func(engine, args)
     except EngineError as exc:

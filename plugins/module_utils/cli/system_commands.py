@@ -222,10 +222,16 @@ def cmd_container_prune(engine: Engine, args: argparse.Namespace) -> int:
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
         return 0
     report = prune_containers(engine, args.filter)
+    _warn_failed(report.failed)
     if report.deleted:
         out("Deleted Containers:\n" + "\n".join(report.deleted) + "\n")
     out(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0
+
+
+def _warn_failed(failed: dict[str, str]) -> None:
+    for container_id, reason in failed.items():
+        err(f"WARNING: container {container_id} was not removed: {reason}")
 
 
 def cmd_system_prune(engine: Engine, args: argparse.Namespace) -> int:
@@ -242,6 +248,7 @@ def cmd_system_prune(engine: Engine, args: argparse.Namespace) -> int:
         if not confirm("WARNING! This will remove:\n" + "\n".join(f"  - {i}" for i in items) + "\n"):
             return 0
     report = prune_system(engine, all_images=args.all, volumes=args.volumes, filters=args.filter)
+    _warn_failed(report.containers.failed)
     for title, lines in (("Deleted Containers", report.containers.deleted), ("Deleted Networks", report.networks),
                          ("Deleted Volumes", report.volumes), ("Deleted Images", report.images.lines(lower=True))):
         if lines:

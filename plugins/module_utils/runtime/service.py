@@ -15,6 +15,7 @@ from ..container_store import (
     ContainerConfig,
     ContainerRecord,
     ContainerStore,
+    check_usable,
     monitor_alive,
     new_container_id,
     process_alive,
@@ -481,6 +482,7 @@ class ContainerService:
         from .isolation import apply_host_config
         from .spec import ContainerSpec, ProcessSpec
 
+        check_usable(record)
         lower_dirs = self.images.layer_dirs(record.config.image)
         user = resolve_user(lower_dirs, record.config.user)
         env = list(record.config.env)
@@ -788,7 +790,9 @@ class ContainerService:
             record = self.store.lookup(record.id)
         launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
         networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
-        self.volumes.release(record, remove_anonymous=volumes)
+        # A damaged mounts file must not keep the record: its volumes' refs are ignored once it is gone.
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            self.volumes.release(record, remove_anonymous=volumes)
         self.store.remove(record)
         self._event(record, "destroy")
         return record
@@ -796,8 +800,9 @@ class ContainerService:
     def _runtime_spec_for_cleanup(self, record: ContainerRecord):
         try:
             return self._runtime_spec(record)
-        except ImageNotFound:
-            # The image may be gone (rmi -f); cleanup needs only the container's own directory.
+        except (EngineError, ValueError, TypeError, KeyError):
+            # The image may be gone (rmi -f), the record damaged or made by older code with options this one
+            # refuses (--memory 1m, --user nosuch): cleanup needs only the container's own directory.
             from .spec import ContainerSpec, ProcessSpec
 
             return ContainerSpec(id=record.id, hostname=record.config.hostname, lower_dirs=[],

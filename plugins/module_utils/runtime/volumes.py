@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .spec import MountSpec
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")  # \Z: "$" would take a trailing newline
 MOUNTS_FILE = "mounts.json"
 # Docker's defaults for tmpfs mounts (--tmpfs and --mount type=tmpfs).
 TMPFS_DEFAULT_OPTIONS = ("nosuid", "nodev", "noexec")
