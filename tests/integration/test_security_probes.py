@@ -25,9 +25,10 @@ DOCKER_DEFAULT_CAPEFF = "00000000a80425fb"
 
 docker_peer = peer.docker_peer  # the session fixture, found by pytest under this name
 
-# One shell script, one "probe=value" line per probe: the same script runs under both engines.
+# One shell script, one "probe=value" line per probe: the same script runs under both engines. The pid count is
+# taken by a lone ls (sh + ls): a pipeline would race (grep may not be running yet when ls reads /proc).
 PROBES = r"""
-echo "pids=$(ls /proc | grep -cE '^[0-9]+$')"
+ls /proc > /tmp/proc.list; echo "pids=$(grep -cE '^[0-9]+$' /tmp/proc.list)"
 seen=hidden; grep -qs "$HOSTCOMM" /proc/$HOSTPID/comm && seen=seen; echo "hostpid=$seen"
 mkdir -p /mnt/probe; mount -t tmpfs none /mnt/probe 2>/dev/null && echo mount=allowed || echo mount=refused
 (echo probe > /proc/sys/kernel/domainname) 2>/dev/null && echo procsys=rw || echo procsys=ro
