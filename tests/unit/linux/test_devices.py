@@ -204,13 +204,12 @@ def backend_from(text: str):
     return V1Backend(v1, unified)
 
 
-def test_v1_without_devices_hierarchy_is_an_error(tmp_path, monkeypatch):
-    bpf = RecordingBpf().install(monkeypatch)
+def test_v1_without_devices_hierarchy_is_an_error(tmp_path):
     backend = backend_from(fake_mounts(tmp_path, ["cpu", "memory", "pids", "freezer"]))
     cg = backend.container("c1", cgroups.CgroupConfig())
     with pytest.raises(CgroupError, match="devices cgroup controller is not mounted"):
         cg.create()
-    assert not cg.exists() and bpf.calls == []  # refused before anything was made
+    assert not cg.exists()  # refused before anything was made
 
 
 def test_v1_without_devices_hierarchy_privileged_is_fine(tmp_path):
