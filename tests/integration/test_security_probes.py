@@ -1,6 +1,7 @@
 """The security probe suite: probes run inside containers started through the engine API, and the
 assertions are the issue's: host PIDs invisible, mount refused, /proc/sys read-only, /proc/kcore empty,
-Docker's CapEff, seccomp mode 2, host files unreachable; --privileged lifts these; --cap-drop ALL gives
+Docker's CapEff, seccomp mode 2, host files unreachable, a host block device node made with CAP_MKNOD
+unopenable; --privileged lifts these; --cap-drop ALL gives
 CapEff 0; pids and memory limits enforced (OOM kill: 137); cpu/memory limits visible in the cgroup files.
 
 The same probes also run under ``docker run --network none`` and must give equal results: the ``docker_peer``
@@ -10,6 +11,7 @@ fixture (tests/fixtures/docker_peer.py) installs Debian's docker.io and starts a
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import uuid
 
@@ -37,7 +39,28 @@ echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
 echo "seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
 test -e "$HOSTFILE" && echo hostfile=reachable || echo hostfile=unreachable
 test -e /dev/.oldroot && echo oldroot=present || echo oldroot=absent
+mknod /tmp/probe-blk b $BLKMAJOR $BLKMINOR 2>/dev/null && echo mknod=allowed || echo mknod=refused
+(exec 3</tmp/probe-blk) 2>/dev/null && echo blockdev=open || echo blockdev=denied
 """
+
+
+def host_block_device(workdir: str) -> tuple[int, int]:
+    """A block device of the host that root can open here (the control for ``blockdev=denied``): the disk
+    holding / when this host lets root open it (some VMs do not), else another disk or a loop device."""
+    root = os.stat("/").st_dev
+    candidates = [(os.major(root), os.minor(root))] if os.major(root) else []
+    candidates += [tuple(int(x) for x in e.split(":")) for e in sorted(os.listdir("/sys/dev/block"))]
+    node = os.path.join(workdir, "control-blk")
+    for major, minor in candidates:
+        os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+        try:
+            os.close(os.open(node, os.O_RDONLY | os.O_NONBLOCK))
+            return major, minor
+        except OSError:
+            continue
+        finally:
+            os.unlink(node)
+    pytest.fail("no block device of this host opens even for root: the device probe would prove nothing")
 
 
 def probe_env() -> tuple[str, list[str]]:
@@ -47,7 +70,9 @@ def probe_env() -> tuple[str, list[str]]:
         f.write("host secret\n")
     with open(f"/proc/{os.getpid()}/comm") as f:
         comm = f.read().strip()
-    return path, [f"HOSTFILE={path}", f"HOSTPID={os.getpid()}", f"HOSTCOMM={comm}"]
+    major, minor = host_block_device("/tmp")
+    return path, [f"HOSTFILE={path}", f"HOSTPID={os.getpid()}", f"HOSTCOMM={comm}", f"BLKMAJOR={major}",
+                  f"BLKMINOR={minor}"]
 
 
 def run_in_container(engine: Engine, image: str, argv: list[str], env: list[str] | None = None,
@@ -122,6 +147,8 @@ def test_default_container_is_confined(engine, busybox_image, host_file):
     assert p["capeff"] == DOCKER_DEFAULT_CAPEFF
     assert p["seccomp"] == "2"
     assert p["hostfile"] == "unreachable" and p["oldroot"] == "absent"
+    # CAP_MKNOD makes the node (Docker's "b *:* m"), the device cgroup (v1) or BPF program (v2) refuses it
+    assert p["mknod"] == "allowed" and p["blockdev"] == "denied"
 
 
 def test_privileged_lifts_confinement(engine, busybox_image, host_file):
@@ -136,12 +163,14 @@ def test_privileged_lifts_confinement(engine, busybox_image, host_file):
         assert p["kcore"] == "4"
     # still its own pid namespace and root filesystem
     assert p["hostpid"] == "hidden" and p["hostfile"] == "unreachable"
+    assert p["blockdev"] == "open"  # every host device
 
 
 def test_cap_drop_all_gives_no_capabilities(engine, busybox_image, host_file):
     p = run_probes(engine, busybox_image, host_file, cap_drop=["ALL"])
     assert p["capeff"] == "0000000000000000"
     assert p["mount"] == "refused" and p["seccomp"] == "2"
+    assert p["mknod"] == "refused" and p["blockdev"] == "denied"
 
 
 def test_pids_limit_enforced(engine, busybox_image):
