@@ -137,3 +137,29 @@ def test_create_again_replaces_the_program():
             os.close(fd)
     finally:
         cg.destroy()
+
+
+# End to end: a container started by the engine with the v2 backend on this host's cgroup2 mount (a pure-v2 host,
+# as far as the engine can tell). Its process stays in the v1 root cgroups, which allow every device, so the BPF
+# program attached at create is the only thing that can refuse.
+BLOCK_PROBE = ("mknod /tmp/blk b $BLKMAJOR $BLKMINOR && echo mknod=ok; (exec 3</tmp/blk) 2>/dev/null && echo blk=open "
+               "|| echo blk=denied; (exec 3<>/dev/null) && echo null=open")
+
+
+@pytest.fixture
+def v2_engine(engine_config, monkeypatch):
+    from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
+
+    monkeypatch.setattr(cgroups, "_BACKEND", V2Backend(UNIFIED))
+    return Engine(engine_config)
+
+
+@pytest.mark.parametrize("privileged", [False, True])
+def test_container_on_v2_backend_gets_the_program(v2_engine, busybox_image, workdir, privileged):
+    from tests.integration.test_security_probes import run_in_container
+
+    major, minor = host_block_device(workdir)
+    code, out = run_in_container(v2_engine, busybox_image, ["sh", "-c", BLOCK_PROBE],
+                                 env=[f"BLKMAJOR={major}", f"BLKMINOR={minor}"], privileged=privileged)
+    assert code == 0 and "mknod=ok" in out and "null=open" in out, out
+    assert ("blk=open" if privileged else "blk=denied") in out, out
