@@ -14,7 +14,7 @@ DEBIAN_PACKAGES := docker-registry skopeo busybox-static nftables libnftables1 l
 # point Docker's registry-mirrors at a site mirror (other keys already in the file are kept).
 ENGINE_CONFIG := /etc/pycontainer/engine.json
 
-.PHONY: demo test setup packages venv lint sanity unit integration registry seed clean-state debian-image
+.PHONY: demo test setup packages venv lint sanity unit integration registry seed clean-state debian-image docker-peer
 
 ## Set up and run the main job: a local registry seeded with busybox, then playbooks/hello.yml.
 demo: setup registry seed
@@ -75,6 +75,11 @@ registry: setup
 
 seed: registry
 	$(PY) -m tests.fixtures.images seed-busybox --registry 127.0.0.1:$(REGISTRY_PORT)
+
+## Docker for the security probes' comparison (tests/fixtures/docker_peer.py): installs docker.io if missing and starts
+## a dockerd of its own (no firewall or bridge changes), left running so test sessions reuse it.
+docker-peer: setup
+	$(PY) -m tests.fixtures.docker_peer start
 
 clean-state:
 	-$(PY) -m tests.fixtures.registry stop --state-dir $(STATE)/registry

@@ -89,6 +89,43 @@ struct ifreq_flags {
     short ifr_flags;
     char _pad[22];
 };
+
+/* bpf(2) through syscall(): the members of union bpf_attr that cgroup device programs use (linux/bpf.h).
+   uint64_t members are the kernel's __aligned_u64 (pointers); the kernel takes any prefix of the union. */
+struct bpf_attr_prog_load {
+    uint32_t prog_type;
+    uint32_t insn_cnt;
+    uint64_t insns;
+    uint64_t license;
+    uint32_t log_level;
+    uint32_t log_size;
+    uint64_t log_buf;
+    uint32_t kern_version;
+    uint32_t prog_flags;
+    char prog_name[16];
+    uint32_t prog_ifindex;
+    uint32_t expected_attach_type;
+};
+struct bpf_attr_prog_attach {
+    uint32_t target_fd;
+    uint32_t attach_bpf_fd;
+    uint32_t attach_type;
+    uint32_t attach_flags;
+    uint32_t replace_bpf_fd;
+};
+struct bpf_attr_prog_query {
+    uint32_t target_fd;
+    uint32_t attach_type;
+    uint32_t query_flags;
+    uint32_t attach_flags;
+    uint64_t prog_ids;
+    uint32_t prog_cnt;
+};
+struct bpf_attr_get_id {
+    uint32_t id;
+    uint32_t next_id;
+    uint32_t open_flags;
+};
 """
 
 # libseccomp.so.2 (Debian: libseccomp2), opened by linux/seccomp.py.

@@ -316,3 +316,76 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
     """openat2(2); ``O_CLOEXEC`` is always added. ``struct open_how`` is three u64 (flags, mode, resolve)."""
     how = ffi.new("uint64_t[3]", [flags | os.O_CLOEXEC, mode, resolve])
     return _check(_syscall(SYS_openat2, dirfd, path, ffi.cast("void *", how), 24), "openat2", path)
+
+
+# --- bpf(2): cgroup device programs (linux/bpf.h) ---
+
+_SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 1 << 1
+BPF_LOG_SIZE = 1 << 16
+
+
+def _bpf(cmd: int, attr: Any, what: str) -> int:
+    machine = os.uname().machine
+    nr = _SYS_BPF.get(machine)
+    if nr is None:
+        raise OSError(38, f"bpf: unsupported architecture {machine}")
+    return _check(_syscall(nr, cmd, ffi.cast("void *", attr), ffi.sizeof(attr[0])), what)
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, license_name: str = "Apache",
+                  expected_attach_type: int = 0) -> int:
+    """Load a program (``insns``: struct bpf_insn[] bytes); its fd. A refusal carries the verifier's log."""
+    code = ffi.new("char[]", insns)
+    lic = ffi.new("char[]", license_name.encode())
+    attr = ffi.new("struct bpf_attr_prog_load *")
+    attr.prog_type, attr.insn_cnt = prog_type, len(insns) // 8
+    attr.insns, attr.license = int(ffi.cast("uintptr_t", code)), int(ffi.cast("uintptr_t", lic))
+    attr.expected_attach_type = expected_attach_type
+    try:
+        return _bpf(BPF_PROG_LOAD, attr, "bpf(BPF_PROG_LOAD)")
+    except OSError as exc:
+        if exc.errno not in (13, 22):  # EACCES/EINVAL: the verifier said no; load again for its reasons
+            raise
+        log = ffi.new("char[]", BPF_LOG_SIZE)
+        attr.log_level, attr.log_size, attr.log_buf = 1, BPF_LOG_SIZE, int(ffi.cast("uintptr_t", log))
+        try:
+            return _bpf(BPF_PROG_LOAD, attr, "bpf(BPF_PROG_LOAD)")
+        except OSError as again:
+            reason = ffi.string(log).decode(errors="replace").strip()[-1000:]
+            raise OSError(again.errno, f"bpf(BPF_PROG_LOAD): {os.strerror(again.errno)}: {reason}") from None
+
+
+def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0) -> None:
+    attr = ffi.new("struct bpf_attr_prog_attach *")
+    attr.target_fd, attr.attach_bpf_fd, attr.attach_type, attr.attach_flags = target_fd, prog_fd, attach_type, flags
+    _bpf(BPF_PROG_ATTACH, attr, "bpf(BPF_PROG_ATTACH)")
+
+
+def bpf_prog_detach(target_fd: int, prog_fd: int, attach_type: int) -> None:
+    attr = ffi.new("struct bpf_attr_prog_attach *")
+    attr.target_fd, attr.attach_bpf_fd, attr.attach_type = target_fd, prog_fd, attach_type
+    _bpf(BPF_PROG_DETACH, attr, "bpf(BPF_PROG_DETACH)")
+
+
+def bpf_prog_query(target_fd: int, attach_type: int, max_progs: int = 64) -> list[int]:
+    """Ids of the programs attached to ``target_fd`` itself (not inherited ones) for ``attach_type``."""
+    ids = ffi.new("uint32_t[]", max_progs)
+    attr = ffi.new("struct bpf_attr_prog_query *")
+    attr.target_fd, attr.attach_type = target_fd, attach_type
+    attr.prog_ids, attr.prog_cnt = int(ffi.cast("uintptr_t", ids)), max_progs
+    _bpf(BPF_PROG_QUERY, attr, "bpf(BPF_PROG_QUERY)")
+    return [ids[i] for i in range(min(attr.prog_cnt, max_progs))]
+
+
+def bpf_prog_get_fd_by_id(prog_id: int) -> int:
+    attr = ffi.new("struct bpf_attr_get_id *")
+    attr.id = prog_id
+    return _bpf(BPF_PROG_GET_FD_BY_ID, attr, "bpf(BPF_PROG_GET_FD_BY_ID)")

@@ -11,14 +11,14 @@ sets one, possibly with limits of its own) is created if missing but never remov
 
 Backends:
 - v1: one hierarchy per controller (cpu, cpuacct, cpuset, memory, devices, freezer, blkio, pids), located
-  from /proc/self/mountinfo, so co-mounted controllers (cpu,cpuacct) work too.
-- v2: /sys/fs/cgroup is cgroup2; controllers are enabled in the parents' ``cgroup.subtree_control``.
-  Device rules would need a BPF_PROG_TYPE_CGROUP_DEVICE program: not done. On v2 explicit
-  ``device_cgroup_rules`` are refused; the default container still gets only the device nodes the engine
-  creates in its own /dev tmpfs.
+  from /proc/self/mountinfo, so co-mounted controllers (cpu,cpuacct) work too. Device rules go to
+  devices.deny/devices.allow; a host without the devices hierarchy (and no cgroup2 one) is refused at create.
+- v2: /sys/fs/cgroup is cgroup2; controllers are enabled in the parents' ``cgroup.subtree_control``. Device
+  rules become a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the container's cgroup at create
+  (``devices.py``: one rule model for both versions).
 - hybrid: v1 controllers plus an empty cgroup2 mount (systemd's /sys/fs/cgroup/unified): resources come from
   v1, and the container also gets a v2 cgroup there, which gives ``cgroup.kill`` (atomic kill of everything,
-  even frozen tasks) for ``destroy``.
+  even frozen tasks) for ``destroy`` (and carries the device program when the v1 devices hierarchy is absent).
 
 Limits follow Docker's semantics: ``memory_swap`` 0 with a memory limit means twice the memory, -1 unlimited;
 ``nano_cpus`` becomes a CFS quota over a 100 ms period; ``pids_limit`` 0 or -1 means unlimited.
@@ -33,7 +33,8 @@ from .base import CgroupError, ContainerCgroup
 DEFAULT_PARENT = "pycontainer"
 NAME_PREFIX = "pycontainer-"
 
-# Docker's default device cgroup rules (moby oci/defaults.go + runc's allowed devices).
+# Docker's default device cgroup rules (moby oci/defaults.go + runc's allowed devices; tun/tap 10:200 is runc's:
+# dropped in runc 1.2.0, re-added in 1.2.4 for compatibility, so Docker containers have it).
 DEFAULT_DEVICE_RULES = (
     "c *:* m", "b *:* m",
     "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",  # null zero full random urandom

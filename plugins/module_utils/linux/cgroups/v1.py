@@ -6,7 +6,7 @@ import contextlib
 import os
 import time
 
-from . import base
+from . import base, devices
 from .base import CgroupError, ContainerCgroup, read_int, read_keyed, write
 
 _UNLIMITED = -1
@@ -63,6 +63,11 @@ class V1Cgroup(ContainerCgroup):
     # --- lifecycle ---
 
     def create(self) -> None:
+        rules = devices.container_rules(self.config.device_rules)
+        if rules is not None and not self._dir("devices") and not self.unified_dir:
+            # Skipping would leave CAP_MKNOD plus a node of the host's disk as raw disk access.
+            raise CgroupError("the devices cgroup controller is not mounted (and there is no cgroup2 hierarchy for "
+                              "a BPF device program): cannot restrict the container's device access")
         for _attempt in range(5):
             try:
                 self._create_dirs()
@@ -70,6 +75,7 @@ class V1Cgroup(ContainerCgroup):
             except FileNotFoundError:  # another container's destroy removed the shared parent meanwhile
                 continue
         self._apply_limits()
+        self._apply_device_rules(rules)
 
     def _create_dirs(self) -> None:
         cpuset = self._dir("cpuset")
@@ -83,7 +89,7 @@ class V1Cgroup(ContainerCgroup):
         make_cpuset(self.backend.controllers["cpuset"], path)
 
     def _apply_limits(self) -> None:
-        from . import cpu_quota, parse_device_rule, swap_limit
+        from . import cpu_quota, swap_limit
 
         c = self.config
         mem = self._dir("memory")
@@ -114,15 +120,16 @@ class V1Cgroup(ContainerCgroup):
             if not pids:
                 raise CgroupError("the pids cgroup controller is not available: cannot limit pids")
             write(f"{pids}/pids.max", c.pids_limit)
-        devices = self._dir("devices")
-        if devices:
-            if c.device_rules is None:
-                write(f"{devices}/devices.allow", "a")
-            else:
-                write(f"{devices}/devices.deny", "a")
-                for rule in c.device_rules:
-                    kind, major, minor, access = parse_device_rule(rule)
-                    write(f"{devices}/devices.allow", f"{kind} {major}:{minor} {access}")
+
+    def _apply_device_rules(self, rules: list[devices.DeviceRule] | None) -> None:
+        """v1 devices controller; on a hybrid host without one, the v2 program on the container's cgroup2 dir
+        (create has refused a host with neither)."""
+        controller = self._dir("devices")
+        if controller:
+            for name, line in devices.v1_writes(rules if rules is not None else [devices.DeviceRule("a")]):
+                write(f"{controller}/{name}", line)
+        elif rules is not None and self.unified_dir:
+            devices.attach(self.unified_dir, rules)
 
     def add(self, pid: int) -> None:
         for path in self.paths():

@@ -6,7 +6,7 @@ import contextlib
 import os
 import time
 
-from . import base
+from . import base, devices
 from .base import CgroupError, ContainerCgroup, read_int, read_keyed, write
 
 WANTED = ("cpu", "cpuset", "memory", "pids", "io")
@@ -38,8 +38,7 @@ class V2Cgroup(ContainerCgroup):
         return os.path.isdir(self.dir)
 
     def create(self) -> None:
-        if self.config.device_rules is not None and self._custom_device_rules():
-            raise CgroupError("device cgroup rules need a BPF device program on cgroup v2: not supported")
+        rules = devices.container_rules(self.config.device_rules)  # a bad rule fails before anything exists
         for _attempt in range(5):
             try:
                 self._create_dirs()
@@ -47,11 +46,9 @@ class V2Cgroup(ContainerCgroup):
             except FileNotFoundError:
                 continue
         self._apply_limits()
-
-    def _custom_device_rules(self) -> bool:
-        from . import DEFAULT_DEVICE_RULES
-
-        return list(self.config.device_rules or []) != list(DEFAULT_DEVICE_RULES)
+        if rules is not None:  # --privileged: no program, every device
+            # Before the container's process is added (the launcher's parent hook): it never runs unfiltered.
+            devices.attach(self.dir, rules)
 
     def _create_dirs(self) -> None:
         current = self.backend.mount
