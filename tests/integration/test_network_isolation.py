@@ -265,3 +265,13 @@ def test_internal_network_reaches_its_members_only(net_cli: NetCli, lan: Lan):
     finally:
         server.kill()
         server.wait()
+
+
+def test_connect_to_a_routed_network_brings_the_default_route(net_cli: NetCli):
+    net_cli("network", "create", "--internal", "inner", check=True)
+    net_cli("network", "create", "outer", check=True)
+    net_cli.start("--name", "multi", "--network", "inner", net_cli.image, "sleep", "120")
+    assert "default" not in net_cli("exec", "multi", "ip", "route", check=True).stdout
+    net_cli("network", "connect", "outer", "multi", check=True)
+    gateway = net_cli.json("network", "inspect", "outer")[0]["IPAM"]["Config"][0]["Gateway"]
+    assert f"default via {gateway} dev eth1" in net_cli("exec", "multi", "ip", "route", check=True).stdout
