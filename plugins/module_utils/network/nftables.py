@@ -83,6 +83,8 @@ class BridgeRules:
     bridge: str
     subnet: str      # "10.99.0.0/16"
     masquerade: bool = True   # outbound NAT (not for internal networks)
+    gateway: str = ""         # the bridge's own address (a host address, reachable as any other)
+    internal: bool = False    # --internal: nothing is forwarded to or from anything but the bridge itself
 
 
 @dataclass
@@ -119,30 +121,55 @@ class Ruleset:
             cmds.append({"add": {"rule": {"family": "ip", "table": self.table, "chain": chain_name,
                                           "expr": list(expr)}}})
 
+        chain("guard", "filter", "prerouting", -300)  # raw priority: before conntrack and DNAT
         chain("prerouting", "nat", "prerouting", -100)
         chain("output", "nat", "output", -100)
         chain("postrouting", "nat", "postrouting", 100)
         chain("forward", "filter", "forward", 0)
         chain("published")
         cmds.append({"flush": {"table": dict(t)}})
+        iif, oif, src, dst = _meta("iifname"), _meta("oifname"), _payload("ip", "saddr"), _payload("ip", "daddr")
+        loopback = _prefix("127.0.0.0/8")
+        # route_localnet on the bridges lets 127.0.0.0/8 in from outside the host (CVE-2020-8558): a container
+        # would reach the host's loopback-only services, a neighbour the ports published on 127.0.0.1. Only lo
+        # carries loopback destinations (as Docker's and kube-proxy's raw PREROUTING drop).
+        rule("guard", _match(dst, loopback), _match(iif, "lo", "!="), {"drop": None})
+        # A container address is reached through its bridge (or from the host itself, which does not pass
+        # prerouting); from anywhere else only through a published port, whose DNAT comes after this chain
+        # (Docker 28's direct-access drop). The gateway is a host address like any other.
+        for b in self.bridges:
+            expr = [_match(dst, _prefix(b.subnet)), _match(iif, b.bridge, "!=")]
+            if b.gateway:
+                expr.insert(1, _match(dst, b.gateway, "!="))
+            rule("guard", *expr, {"drop": None})
         local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
-        # Published ports: traffic to any local address (127.0.0.1 included: route_localnet) is DNATed.
-        rule("prerouting", local, {"jump": {"target": "published"}})
+        # Published ports: traffic to a local address is DNATed; to 127.0.0.1 only when it is the host's own
+        # (output), never what arrives from outside (prerouting).
+        rule("prerouting", local, _match(dst, loopback, "!="), {"jump": {"target": "published"}})
         rule("output", local, {"jump": {"target": "published"}})
         for p in self.ports:
             expr = []
             if p.host_ip:
-                expr.append(_match(_payload("ip", "daddr"), p.host_ip))
+                expr.append(_match(dst, p.host_ip))
             expr += [_match(_payload(p.proto, "dport"), p.host_port),
                      {"dnat": {"addr": p.container_ip, "port": p.container_port}}]
             rule("published", *expr)
+        # Internal networks: nothing crosses their bridge, not even replies or published ports (as Docker's
+        # isolation rules for internal networks).
+        for b in self.bridges:
+            if b.internal:
+                rule("forward", _match(iif, b.bridge), _match(oif, b.bridge, "!="), {"drop": None})
+                rule("forward", _match(oif, b.bridge), _match(iif, b.bridge, "!="), {"drop": None})
         rule("forward", _match({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None})
         rule("forward", _match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None})
+        # Networks are isolated from each other and from the outside (Docker's DOCKER-ISOLATION chains): what
+        # enters a bridge comes from that bridge, or was DNATed from a published port (accepted above).
         for b in self.bridges:
-            oif, src = _meta("oifname"), _payload("ip", "saddr")
-            rule("forward", _match(_meta("iifname"), b.bridge), {"accept": None})
+            rule("forward", _match(oif, b.bridge), _match(iif, b.bridge, "!="), {"drop": None})
+        for b in self.bridges:
+            rule("forward", _match(iif, b.bridge), {"accept": None})
             # Loopback sources DNATed to a container must leave with a routable address.
-            rule("postrouting", _match(oif, b.bridge), _match(src, _prefix("127.0.0.0/8")), {"masquerade": None})
+            rule("postrouting", _match(oif, b.bridge), _match(src, loopback), {"masquerade": None})
             # Hairpin: a container reaching a published port (its own included) through the host gets the
             # reply back through the host too, so that conntrack can undo the DNAT.
             rule("postrouting", _match(oif, b.bridge), _match(src, _prefix(b.subnet)),

@@ -62,6 +62,11 @@ def _holder(pid: int) -> list[int]:
     return [pid, process_start_time(pid)]
 
 
+def _internal(state: dict, network_id: str) -> bool:
+    """An --internal network: no route out, nothing forwarded beyond its bridge."""
+    return bool(state["networks"].get(network_id, {}).get("Internal"))
+
+
 def mac_for(ip: str) -> str:
     """Docker's MAC for an address: 02:42 followed by the IPv4 bytes."""
     return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
@@ -226,8 +231,10 @@ class NetworkService:
             if not bridge:
                 continue
             if nid in used:
-                bridges.append(nftables.BridgeRules(bridge, doc["IPAM"]["Config"][0]["Subnet"],
-                                                    masquerade=not doc.get("Internal")))
+                cfg = doc["IPAM"]["Config"][0]
+                internal = bool(doc.get("Internal"))
+                bridges.append(nftables.BridgeRules(bridge, cfg["Subnet"], masquerade=not internal,
+                                                    gateway=cfg.get("Gateway", ""), internal=internal))
             elif not _bridge_ports(bridge):
                 # Not while ports remain: another engine root configured with the same bridge name uses it.
                 stale_bridges.append(bridge)
@@ -466,9 +473,12 @@ class NetworkService:
                 try:
                     with Netlink() as host_nl, Netlink.in_netns(netns) as ctr_nl:
                         ctr_nl.set_up(ctr_nl.index_of("lo"))
+                        # The default route goes through the first network that leads out: an internal
+                        # network has no route out (as Docker's: no gateway for its endpoints).
+                        route_via = next((nid for nid in entry["endpoints"] if not _internal(state, nid)), "")
                         for ep in entry["endpoints"].values():
                             self._wire_endpoint(state, host_nl, ctr_nl, netns, ep,
-                                                default_route=ep["network"] == entry["primary"])
+                                                default_route=ep["network"] == route_via)
                 finally:
                     os.close(netns)
             self._sync(state)
@@ -765,7 +775,10 @@ class NetworkService:
             netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             try:
                 with Netlink() as host_nl, Netlink.in_netns(netns) as ctr_nl:
-                    self._wire_endpoint(state, host_nl, ctr_nl, netns, ep, default_route=not entry["primary"])
+                    # The first network that leads out brings the default route (internal ones have none).
+                    routed = any(not _internal(state, nid) for nid in entry["endpoints"])
+                    self._wire_endpoint(state, host_nl, ctr_nl, netns, ep,
+                                        default_route=not routed and not _internal(state, doc["Id"]))
             finally:
                 os.close(netns)
             entry["endpoints"][doc["Id"]] = ep
