@@ -109,6 +109,7 @@ class ContainerService:
             from ..network.netlink import require_pyroute2
 
             require_pyroute2()
+            networking.claim()  # another root's bridge, table or subnet: refused before any record exists
         joined_hostname = ""
         if isinstance(networking, ContainerNetworking):
             check_container_mode(options.host_config, options.hostname)
