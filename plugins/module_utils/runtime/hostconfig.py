@@ -138,9 +138,9 @@ def check_host_config(host: HostConfig, user: str | None = None) -> None:
             raise InvalidArgument(f"invalid ulimit argument: {limit.name}={limit.soft}:{limit.hard}")
     isolation.rlimits_for(host)
     isolation.devices_for(host)  # the host path exists and is a device node
-    for field_name in ("pid_mode", "ipc_mode", "uts_mode"):
-        if getattr(host, field_name) not in isolation.NAMESPACE_MODES:
-            raise InvalidArgument(f"invalid {field_name.split('_')[0].upper()} mode: {getattr(host, field_name)}")
+    for kind, mode in (("PID", host.pid_mode), ("IPC", host.ipc_mode), ("UTS", host.uts_mode)):
+        if mode not in isolation.NAMESPACE_MODES:
+            raise InvalidArgument(f"invalid {kind} mode: {mode}")
     isolation.cgroup_config(host, None, None)
     _check_ports(host.port_bindings)
     for mount in host.mounts:
