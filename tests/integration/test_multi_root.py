@@ -187,3 +187,34 @@ def test_claims_of_a_removed_root_are_reclaimed(roots: Roots):
     out = heir("network", "create", "--subnet", subnet, "new")
     assert out.returncode == 0, out.stderr
     assert os.path.realpath(gone.root) not in _claims()
+
+
+def _forget_claims_of(root: str) -> None:
+    """What a reboot does to /run: this root's claims are gone (its state still names its subnets)."""
+    import fcntl
+
+    with open("/run/pycontainer/subnets.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(CLAIMS) as f:
+            data = json.load(f)
+        data["roots"].pop(os.path.realpath(root), None)
+        with open(CLAIMS + ".test-tmp", "w") as f:
+            json.dump(data, f)
+        os.rename(CLAIMS + ".test-tmp", CLAIMS)
+
+
+def test_a_subnet_taken_while_unclaimed_refuses_the_start_but_never_the_removal(roots: Roots):
+    first = roots.new()
+    created = first("network", "create", "apps", check=True).stdout.strip()
+    subnet = first.json("network", "inspect", created)[0]["IPAM"]["Config"][0]["Subnet"]
+    first("create", "--name", "app", "--network", "apps", first.image, "sleep", "60", check=True)
+    _forget_claims_of(first.root)
+    second = roots.new()
+    second("network", "create", "--subnet", subnet, "mine", check=True)  # free as far as the host knows
+    proc = first("start", "app")
+    assert proc.returncode != 0
+    assert f"subnet {subnet} of network apps is used by engine root {os.path.realpath(second.root)}" in proc.stderr
+    # The record stays removable, and so does the network.
+    first("rm", "-f", "app", check=True)
+    assert first("ps", "-aq").stdout.split() == []
+    first("network", "rm", "apps", check=True)

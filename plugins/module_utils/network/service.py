@@ -20,6 +20,7 @@ share one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import ipaddress
@@ -125,13 +126,22 @@ class NetworkService:
 
     # --- state ---------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _locked_state(self, write: bool = True):
+    def _locked_state(self, write: bool = True, strict: bool = False):
+        """The state under the lock. ``strict`` (what allocates: prepare, wire, connect, network create, the
+        create-time check) raises when the host-wide claims conflict; anything else (release, rm, views) goes
+        on without touching the claims, so a conflict never makes a container unremovable."""
         ensure_dir(self.directory, 0o700)
         with locked(os.path.join(self.directory, ".lock")):
             state = self._read()
             before = repr(state)
             self._reconcile(state)
-            self._claim(state)
+            trial = copy.deepcopy(state)
+            try:
+                self._claim(trial)
+                state.update(trial)
+            except Conflict:
+                if strict:
+                    raise
             yield state
             if write and repr(state) != before:
                 atomic_write_json(self.state_path, state)
@@ -160,7 +170,7 @@ class NetworkService:
     # --- host-wide claims (network/claims.py) --------------------------------------------------------
     def claim(self) -> None:
         """Make sure this root may use its bridge, table and subnets (create calls it: conflicts fail early)."""
-        with self._locked_state():
+        with self._locked_state(strict=True):
             pass
 
     def _config_file(self) -> str:
@@ -395,7 +405,7 @@ class NetworkService:
         return out
 
     def prepare(self, record: ContainerRecord) -> Attachment:
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             if record.id in state["containers"]:
                 self._drop_entry(state, record.id)
             entry = self._allocate(state, record)
@@ -552,7 +562,7 @@ class NetworkService:
         """``Attachment.connect``: veths into the container's namespace, addresses, routes, rules."""
         from .netlink import Netlink
 
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             entry = state["containers"].get(container_id)
             if entry is None:
                 raise EngineError(f"container {container_id[:12]}: its network allocation was lost")
@@ -723,7 +733,7 @@ class NetworkService:
             raise InvalidArgument(f"invalid network name: {name!r}")
         if name in PREDEFINED:
             raise Conflict(f"network with name {name} already exists")
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             if any(doc["Name"] == name for doc in state["networks"].values()):
                 raise Conflict(f"network with name {name} already exists")
             from .claims import HostClaims
@@ -853,7 +863,7 @@ class NetworkService:
         """`network connect`: remembered for the container's next starts, wired at once if it runs."""
         from .netlink import Netlink
 
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             doc = self._find(state, network)
             if record.config.host_config.network_mode in ("host", "none") or \
                     record.config.host_config.network_mode.startswith("container:"):
