@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import stat
@@ -52,11 +53,12 @@ class EngineConfig:
     cgroup_parent: str = "pycontainer"
     # Networking: the default bridge network, made on first use (Docker's docker0 / 172.17.0.0/16 avoided so
     # both engines can share a host); the pool user networks take their /24s from; the engine's own nftables
-    # table (family ip), which holds every rule the engine writes.
-    bridge_name: str = "pycontainer0"
-    bridge_subnet: str = "10.99.0.0/16"
+    # table (family ip), which holds every rule the engine writes. "" = per root (``network_names``): several
+    # roots on one host never share a bridge, a subnet or a table.
+    bridge_name: str = ""
+    bridge_subnet: str = ""
     network_pool: str = "10.100.0.0/16"
-    nft_table: str = "pycontainer"
+    nft_table: str = ""
     config_path: str | None = None
 
     @property
@@ -112,6 +114,33 @@ class EnginePaths:
                 st = os.stat(path) if path == self.root else os.lstat(path)  # the root may be a symlink
                 if stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) != STATE_DIR_MODE:
                     os.chmod(path, STATE_DIR_MODE)
+
+
+# What the default root (/var/lib/pycontainer) has always used: existing hosts keep their bridge and rules.
+DEFAULT_BRIDGE_NAME = "pycontainer0"
+DEFAULT_BRIDGE_SUBNET = "10.99.0.0/16"
+DEFAULT_NFT_TABLE = "pycontainer"
+
+
+@dataclass(frozen=True)
+class NetworkNames:
+    """The default bridge, its subnet and the nftables table one engine root uses."""
+
+    bridge_name: str
+    bridge_subnet: str      # "" = a /24 of network_pool, chosen and claimed host-wide at first use
+    nft_table: str
+
+
+def network_names(config: EngineConfig) -> NetworkNames:
+    """Configured values win; else the default root keeps the historic names and any other root derives its
+    own from the digest of its real path (a bridge name fits IFNAMSIZ: at most 15 characters). No I/O."""
+    root = os.path.realpath(config.root)
+    if root == DEFAULT_ROOT:
+        bridge, subnet, table = DEFAULT_BRIDGE_NAME, DEFAULT_BRIDGE_SUBNET, DEFAULT_NFT_TABLE
+    else:
+        digest = hashlib.sha256(root.encode()).hexdigest()[:8]
+        bridge, subnet, table = f"pyc-{digest}", "", f"pycontainer_{digest}"
+    return NetworkNames(config.bridge_name or bridge, config.bridge_subnet or subnet, config.nft_table or table)
 
 
 # JSON types each annotation accepts; a new setting needs only its field above (with a default).

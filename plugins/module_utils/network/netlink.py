@@ -24,9 +24,11 @@ NLM_F_ACK = 0x4
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
 NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_DUMP = 0x300
 RTM_NEWLINK, RTM_DELLINK = 16, 17
-RTM_NEWADDR = 20
-RTM_NEWROUTE = 24
+RTM_NEWADDR, RTM_GETADDR = 20, 22
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 IFF_UP = 0x1
 CLONE_NEWNET = 0x40000000
 
@@ -206,3 +208,44 @@ class Netlink:
         msg["type"] = 1     # unicast
         msg["attrs"] = [("RTA_TABLE", 254), ("RTA_GATEWAY", gateway), ("RTA_OIF", index)]
         self.request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
+
+    # --- dumps ---
+    def _dump(self, msg, msg_type: int) -> list:
+        """Every object of one kind (NLM_F_DUMP), decoded with the request's own message class."""
+        self.seq += 1
+        msg["header"]["type"] = msg_type
+        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_DUMP
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
+        out = []
+        while True:
+            data = self.sock.recv(1 << 20)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", data, offset)
+                if seq == self.seq:
+                    if kind == NLMSG_DONE:
+                        return out
+                    if kind == NLMSG_ERROR:
+                        (code,) = struct.unpack_from("=i", data, offset + 16)
+                        if code:
+                            raise NetlinkError(-code, os.strerror(-code))
+                    else:
+                        item = type(msg)(data[offset:offset + length])
+                        item.decode()
+                        out.append(item)
+                offset += max(length, 16)
+
+    def ipv4_networks(self) -> list[tuple[str, int]]:
+        """(CIDR, interface index) of every IPv4 address and non-default route: what a new subnet must avoid."""
+        msg = self.codecs.ifaddrmsg()
+        msg["family"] = socket.AF_INET
+        found = [(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", a["index"]) for a in self._dump(msg, RTM_GETADDR)
+                 if a.get_attr("IFA_ADDRESS")]
+        msg = self.codecs.rtmsg()
+        msg["family"] = socket.AF_INET
+        for route in self._dump(msg, RTM_GETROUTE):
+            if route["dst_len"] and route.get_attr("RTA_DST") and route["type"] == 1:  # unicast
+                found.append((f"{route.get_attr('RTA_DST')}/{route['dst_len']}", route.get_attr("RTA_OIF") or 0))
+        return found

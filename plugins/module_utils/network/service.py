@@ -20,6 +20,7 @@ share one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import ipaddress
@@ -35,6 +36,7 @@ from ..fsutil import atomic_write_json, ensure_dir, locked, read_json
 from ..runtime.networking import Attachment as _BaseAttachment
 from ..timefmt import utc_now_rfc3339
 from . import etcfiles
+from .claims import CLAIMS_DIR
 from .ports import PublishedPort, split_port_key
 
 if TYPE_CHECKING:
@@ -117,20 +119,34 @@ def _wait_for_own_netns(pid: int, timeout: float = 10.0) -> None:
 
 class NetworkService:
     def __init__(self, config: EngineConfig, events: EventJournal | None = None) -> None:
+        from ..config import network_names
+
         self.config = config
         self.events = events
         self.directory = os.path.join(config.root, "network")
         self.state_path = os.path.join(self.directory, "state.json")
+        self.names = network_names(config)
+        self.real_root = os.path.realpath(config.root)
+        self.claims_dir = CLAIMS_DIR
 
     # --- state ---------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _locked_state(self, write: bool = True):
+    def _locked_state(self, write: bool = True, strict: bool = False):
+        """The state under the lock. ``strict`` (what allocates: prepare, wire, connect, network create, the
+        create-time check) raises when the host-wide claims conflict; anything else (release, rm, views) goes
+        on without touching the claims, so a conflict never makes a container unremovable."""
         ensure_dir(self.directory, 0o700)
         with locked(os.path.join(self.directory, ".lock")):
             state = self._read()
             before = repr(state)
-            self._ensure_default(state)
             self._reconcile(state)
+            trial = copy.deepcopy(state)
+            try:
+                self._claim(trial)
+                state.update(trial)
+            except Conflict:
+                if strict:
+                    raise
             yield state
             if write and repr(state) != before:
                 atomic_write_json(self.state_path, state)
@@ -142,14 +158,108 @@ class NetworkService:
         state.setdefault("attach", {})
         return state
 
-    def _ensure_default(self, state: dict) -> None:
-        if any(n["Name"] == DEFAULT_NETWORK for n in state["networks"].values()):
-            return
-        subnet = ipaddress.ip_network(self.config.bridge_subnet, strict=False)
-        doc = self._network_doc(DEFAULT_NETWORK, str(subnet), str(subnet.network_address + 1),
-                                self.config.bridge_name, {}, False)
+    def _default_doc(self, subnet: str, network_id: str = "") -> dict:
+        net = ipaddress.ip_network(subnet, strict=False) if subnet else None
+        doc = self._network_doc(DEFAULT_NETWORK, str(net) if net else "",
+                                str(net.network_address + 1) if net else "", self.names.bridge_name, {}, False)
         doc["Options"]["com.docker.network.bridge.default_bridge"] = "true"
-        state["networks"][doc["Id"]] = doc
+        doc["Id"] = network_id or doc["Id"]
+        return doc
+
+    def _ensure_default(self, state: dict) -> None:
+        """For read-only views: the default network as it is or will be (its subnet "" until first chosen)."""
+        if not any(n["Name"] == DEFAULT_NETWORK for n in state["networks"].values()):
+            doc = self._default_doc(self.names.bridge_subnet)
+            state["networks"][doc["Id"]] = doc
+
+    # --- host-wide claims (network/claims.py) --------------------------------------------------------
+    def claim(self) -> None:
+        """Make sure this root may use its bridge, table and subnets (create calls it: conflicts fail early)."""
+        with self._locked_state(strict=True):
+            pass
+
+    def _config_file(self) -> str:
+        from ..config import DEFAULT_CONFIG
+
+        return self.config.config_path or DEFAULT_CONFIG
+
+    def _claim(self, state: dict) -> None:
+        """Create or adjust the default network, and claim host-wide every name and subnet this root uses.
+
+        Another root's bridge name, table or subnet is a Conflict naming that root, never a silent steal; a
+        subnet claimed for the first time must not overlap the host's addresses and routes either (one netlink
+        dump, only then). All or nothing: on a conflict neither the claims nor the state change.
+        """
+        from .claims import HostClaims
+
+        names, where = self.names, self._config_file()
+        with HostClaims.open(self.claims_dir) as claims:
+            owner = claims.bridge_owner(self.real_root, names.bridge_name)
+            if owner:
+                raise Conflict(f"bridge_name {names.bridge_name} is used by engine root {owner.root}; "
+                               f"choose another in {where}")
+            owner = claims.table_owner(self.real_root, names.nft_table)
+            if owner:
+                raise Conflict(f"nft_table {names.nft_table} is used by engine root {owner.root} "
+                               f"(bridge {owner.bridge}); choose another in {where}")
+            mine = claims.mine(self.real_root)
+            host_nets: list[ipaddress.IPv4Network] | None = None
+
+            def host_overlap(net: ipaddress.IPv4Network) -> ipaddress.IPv4Network | None:
+                nonlocal host_nets
+                if host_nets is None:
+                    ours = {d["Options"].get(BRIDGE_OPTION, "") for d in state["networks"].values()}
+                    host_nets = _host_routes((ours | {names.bridge_name}) - {""})
+                return next((h for h in host_nets if h.overlaps(net)), None)
+
+            self._claim_default(state, claims, mine, host_overlap)
+            for doc in state["networks"].values():
+                subnet = doc["IPAM"]["Config"][0]["Subnet"]
+                if subnet in mine["subnets"]:
+                    continue
+                net = ipaddress.ip_network(subnet)
+                default = doc["Name"] == DEFAULT_NETWORK
+                what = f"bridge_subnet {subnet}" if default else f"subnet {subnet} of network {doc['Name']}"
+                hint = f"; choose another in {where}" if default else ""
+                taken = claims.subnet_owner(self.real_root, net)
+                if taken:
+                    raise Conflict(f"{what} is used by engine root {taken[0].root} (bridge {taken[0].bridge}){hint}")
+                overlap = host_overlap(net)
+                if overlap:
+                    raise Conflict(f"{what} overlaps {overlap}, which the host already routes{hint}")
+            mine["bridge"], mine["table"] = names.bridge_name, names.nft_table
+            mine["subnets"] = {d["IPAM"]["Config"][0]["Subnet"]: d["Options"].get(BRIDGE_OPTION, "")
+                               for d in state["networks"].values()}
+
+    def _claim_default(self, state: dict, claims, mine: dict, host_overlap: Callable) -> None:
+        """The default network with this root's bridge and subnet (configured, kept, or chosen now)."""
+        doc = next((d for d in state["networks"].values() if d["Name"] == DEFAULT_NETWORK), None)
+        wanted = str(ipaddress.ip_network(self.names.bridge_subnet, strict=False)) if self.names.bridge_subnet else ""
+        if doc is not None:
+            current = doc["IPAM"]["Config"][0]["Subnet"]
+            in_use = any(doc["Id"] in e["endpoints"] for e in state["containers"].values())
+            same = doc["Options"].get(BRIDGE_OPTION) == self.names.bridge_name and current and (
+                current == wanted or (not wanted and (current in mine["subnets"] or not claims.subnet_owner(
+                    self.real_root, ipaddress.ip_network(current)))))
+            if same or in_use:
+                return  # a changed config applies once no container uses the bridge
+            del state["networks"][doc["Id"]]
+        subnet = wanted or str(self._free_subnet(state, claims, host_overlap))
+        new = self._default_doc(subnet, doc["Id"] if doc else "")
+        if doc is not None:
+            new["Created"] = doc["Created"]
+        state["networks"][new["Id"]] = new
+
+    def _free_subnet(self, state: dict, claims, host_overlap: Callable) -> ipaddress.IPv4Network:
+        """The first /24 of network_pool that no network of this root, no other root and no host route uses."""
+        existing = [ipaddress.ip_network(d["IPAM"]["Config"][0]["Subnet"]) for d in state["networks"].values()]
+        existing += claims.others_subnets(self.real_root)
+        pool = ipaddress.ip_network(self.config.network_pool, strict=False)
+        for candidate in pool.subnets(new_prefix=max(24, pool.prefixlen)):
+            if not any(candidate.overlaps(o) for o in existing) and not host_overlap(candidate):
+                return candidate
+        raise Conflict("could not find an available, non-overlapping IPv4 address pool among the defaults to "
+                       "assign to the network")
 
     @staticmethod
     def _network_doc(name: str, subnet: str, gateway: str, bridge: str, labels: dict, internal: bool) -> dict:
@@ -248,7 +358,7 @@ class NetworkService:
                     continue  # IPv6 host addresses: the monitor's userland relay (network/relay.py)
                 rules.append(nftables.PortRule(p["proto"], p["host_ip"], p["host_port"], primary["ip"],
                                                p["container_port"]))
-        nftables.Ruleset(self.config.nft_table, bridges, rules).apply()
+        nftables.Ruleset(self.names.nft_table, bridges, rules).apply()
         if stale_bridges:
             from .netlink import Netlink
 
@@ -302,7 +412,7 @@ class NetworkService:
         return out
 
     def prepare(self, record: ContainerRecord) -> Attachment:
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             if record.id in state["containers"]:
                 self._drop_entry(state, record.id)
             entry = self._allocate(state, record)
@@ -459,7 +569,7 @@ class NetworkService:
         """``Attachment.connect``: veths into the container's namespace, addresses, routes, rules."""
         from .netlink import Netlink
 
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             entry = state["containers"].get(container_id)
             if entry is None:
                 raise EngineError(f"container {container_id[:12]}: its network allocation was lost")
@@ -633,28 +743,31 @@ class NetworkService:
             raise InvalidArgument(f"invalid network name: {name!r}")
         if name in PREDEFINED:
             raise Conflict(f"network with name {name} already exists")
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             if any(doc["Name"] == name for doc in state["networks"].values()):
                 raise Conflict(f"network with name {name} already exists")
-            net = self._choose_subnet(state, subnet)
-            if gateway:
-                try:
-                    gw = ipaddress.ip_address(gateway)
-                except ValueError:
-                    raise InvalidArgument(f"invalid gateway address: {gateway}") from None
-                if gw not in net or gw in (net.network_address, net.broadcast_address):
-                    raise InvalidArgument(f"gateway {gateway} is not in subnet {net}")
-            else:
-                gw = net.network_address + 1
-            doc = self._network_doc(name, str(net), str(gw), "", labels or {}, internal)
-            doc["Options"][BRIDGE_OPTION] = "br-" + doc["Id"][:12]
-            state["networks"][doc["Id"]] = doc
+            from .claims import HostClaims
+
+            with HostClaims.open(self.claims_dir) as claims:
+                net = self._choose_subnet(state, subnet, claims)
+                if gateway:
+                    try:
+                        gw = ipaddress.ip_address(gateway)
+                    except ValueError:
+                        raise InvalidArgument(f"invalid gateway address: {gateway}") from None
+                    if gw not in net or gw in (net.network_address, net.broadcast_address):
+                        raise InvalidArgument(f"gateway {gateway} is not in subnet {net}")
+                else:
+                    gw = net.network_address + 1
+                doc = self._network_doc(name, str(net), str(gw), "", labels or {}, internal)
+                doc["Options"][BRIDGE_OPTION] = "br-" + doc["Id"][:12]
+                state["networks"][doc["Id"]] = doc
+                claims.mine(self.real_root)["subnets"][str(net)] = doc["Options"][BRIDGE_OPTION]
         self._event("create", doc)
         return doc
 
-    def _choose_subnet(self, state: dict, subnet: str) -> ipaddress.IPv4Network:
+    def _choose_subnet(self, state: dict, subnet: str, claims) -> ipaddress.IPv4Network:
         existing = [ipaddress.ip_network(d["IPAM"]["Config"][0]["Subnet"]) for d in state["networks"].values()]
-        existing += _host_routes()
         if subnet:
             try:
                 net = ipaddress.ip_network(subnet, strict=False)
@@ -664,10 +777,16 @@ class NetworkService:
                 raise UnsupportedError("IPv6 networks are not supported yet")
             if net.prefixlen > 30:
                 raise InvalidArgument(f"subnet {subnet} is too small")
-            for other in existing[: len(state["networks"])]:
+            for other in existing:
                 if net.overlaps(other):
                     raise Conflict(f"Pool overlaps with other one on this address space: {net} and {other}")
+            taken = claims.subnet_owner(self.real_root, net)
+            if taken:
+                raise Conflict(f"Pool overlaps with other one on this address space: {net} and {taken[1]} "
+                               f"(engine root {taken[0].root}, bridge {taken[0].bridge})")
             return net
+        existing += claims.others_subnets(self.real_root)
+        existing += _host_routes({d["Options"].get(BRIDGE_OPTION, "") for d in state["networks"].values()} - {""})
         pool = ipaddress.ip_network(self.config.network_pool, strict=False)
         for candidate in pool.subnets(new_prefix=max(24, pool.prefixlen)):
             if not any(candidate.overlaps(o) for o in existing):
@@ -717,6 +836,10 @@ class NetworkService:
             del state["networks"][doc["Id"]]
             for attach in state["attach"].values():
                 attach.pop(doc["Name"], None)
+            from .claims import HostClaims
+
+            with HostClaims.open(self.claims_dir) as claims:
+                claims.mine(self.real_root)["subnets"].pop(doc["IPAM"]["Config"][0]["Subnet"], None)
         self._event("destroy", doc)
         return doc
 
@@ -750,7 +873,7 @@ class NetworkService:
         """`network connect`: remembered for the container's next starts, wired at once if it runs."""
         from .netlink import Netlink
 
-        with self._locked_state() as state:
+        with self._locked_state(strict=True) as state:
             doc = self._find(state, network)
             if record.config.host_config.network_mode in ("host", "none") or \
                     record.config.host_config.network_mode.startswith("container:"):
@@ -862,20 +985,8 @@ def _bind_problem(proto: str, host_ip: str, port: int) -> str:
     return ""
 
 
-def _host_routes() -> list[ipaddress.IPv4Network]:
-    """IPv4 routes of the host (other than the default): subnets a new network must not overlap."""
-    nets = []
-    try:
-        with open("/proc/net/route") as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                dest, mask = int(fields[1], 16), int(fields[7], 16)
-                if mask == 0:
-                    continue
-                addr = socket.inet_ntoa(dest.to_bytes(4, "little"))
-                netmask = socket.inet_ntoa(mask.to_bytes(4, "little"))
-                nets.append(ipaddress.ip_network(f"{addr}/{netmask}", strict=False))
-    except (OSError, ValueError, StopIteration):
-        pass
-    return nets
+def _host_routes(exclude_bridges: set[str]) -> list[ipaddress.IPv4Network]:
+    """The host's IPv4 addresses and routes (pyroute2), except on this root's own bridges."""
+    from .claims import host_networks
+
+    return host_networks(exclude_bridges)

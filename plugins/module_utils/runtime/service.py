@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..timefmt import utc_now_rfc3339
 from . import supervisor
-from .hostconfig import HostConfig
+from .hostconfig import HostConfig, check_host_config
 from .networking import ContainerNetworking, LocalNetworking, check_container_mode, networking_for
 from .volumes import VolumeService
 
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from ..image.service import ImageService, Progress
     from .update import UpdateOptions
 
+# State.ExitCode of a container whose start failed before its process ran (Docker's exitUnknown); the
+# command itself exits 125.
+START_FAILED = 128
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -110,6 +113,7 @@ class ContainerService:
             from ..network.netlink import require_pyroute2
 
             require_pyroute2()
+            networking.claim()  # another root's bridge, table or subnet: refused before any record exists
         joined_hostname = ""
         if isinstance(networking, ContainerNetworking):
             check_container_mode(options.host_config, options.hostname)
@@ -156,6 +160,7 @@ class ContainerService:
             hc.log_options = {**self.config.log_opts, **hc.log_options}
         LogConfig.parse(hc.log_driver, hc.log_options)
         hc.restart_policy.check(hc.auto_remove, "Conflicting options: --restart and --rm")
+        check_host_config(hc, options.user)  # limits, capabilities, devices, ulimits, ports, mounts, user form
         if options.stop_signal:
             parse_signal(options.stop_signal)
 
@@ -234,7 +239,11 @@ class ContainerService:
         columns) its initial window."""
         from . import launcher
 
-        spec = self._runtime_spec(record)
+        try:
+            spec = self._runtime_spec(record)  # resolves the user in the image's /etc/passwd (Docker: at start)
+        except EngineError as exc:
+            self.record_start_failure(record, exc, exit_code=START_FAILED)
+            raise
         spec.process.terminal = record.config.tty
         try:
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
@@ -270,9 +279,10 @@ class ContainerService:
         self.volumes.record_mount_events(record, "mount")
         return process, spec
 
-    def record_start_failure(self, record: ContainerRecord, exc: Exception, spec=None) -> None:
+    def record_start_failure(self, record: ContainerRecord, exc: Exception, spec=None,
+                             exit_code: int | None = None) -> None:
         """Docker leaves such a container in "Created" with the exit code and error recorded."""
-        record.state.exit_code = getattr(exc, "exit_code", 125)
+        record.state.exit_code = exit_code if exit_code is not None else getattr(exc, "exit_code", 125)
         record.state.error = str(exc)
         if record.state.status == "restarting":
             record.state.status = "exited"
@@ -801,12 +811,16 @@ class ContainerService:
         try:
             return self._runtime_spec(record)
         except (EngineError, ValueError, TypeError, KeyError):
-            # The image may be gone (rmi -f), the record damaged or made by older code with options this one
-            # refuses (--memory 1m, --user nosuch): cleanup needs only the container's own directory.
+            # The image may be gone (rmi -f), its user unknown, the record damaged or older than today's checks
+            # (a limit start refuses): cleanup needs only the container's own directory and cgroup.
+            from ..linux.cgroups import DEFAULT_PARENT, CgroupConfig
             from .spec import ContainerSpec, ProcessSpec
 
-            return ContainerSpec(id=record.id, hostname=record.config.hostname, lower_dirs=[],
+            spec = ContainerSpec(id=record.id, hostname=record.config.hostname, lower_dirs=[],
                                  container_dir=record.directory, process=ProcessSpec(args=[], env=[]))
+            spec.cgroup = CgroupConfig(parent=(self.config.cgroup_parent or DEFAULT_PARENT).strip("/")
+                                       or DEFAULT_PARENT)
+            return spec
 
 
 ETC_FILES = ("hostname", "hosts", "resolv.conf")

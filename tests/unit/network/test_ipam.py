@@ -12,9 +12,11 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.network import 
 
 @pytest.fixture
 def svc(tmp_path, monkeypatch):
-    monkeypatch.setattr(net, "_host_routes", lambda: [ipaddress.ip_network("10.100.0.0/24")])
-    return net.NetworkService(EngineConfig(root=str(tmp_path), network_pool="10.100.0.0/16",
-                                           bridge_subnet="10.99.0.0/16"))
+    monkeypatch.setattr(net, "_host_routes", lambda exclude: [ipaddress.ip_network("10.100.0.0/24")])
+    service = net.NetworkService(EngineConfig(root=str(tmp_path), network_pool="10.100.0.0/16",
+                                              bridge_subnet="10.99.0.0/16"))
+    service.claims_dir = str(tmp_path / "claims")  # not the host's /run/pycontainer
+    return service
 
 
 def test_mac_is_derived_from_the_address_as_docker_does():
@@ -25,7 +27,9 @@ def test_default_bridge_network_exists_with_the_configured_subnet(svc):
     docs = {d["Name"]: d for d in svc.list()}
     assert set(docs) == {"bridge", "host", "none"}
     assert docs["bridge"]["IPAM"]["Config"] == [{"Subnet": "10.99.0.0/16", "Gateway": "10.99.0.1"}]
-    assert docs["bridge"]["Options"]["com.docker.network.bridge.name"] == "pycontainer0"
+    # Not the default root: a bridge of its own (pyc-<digest of the root's path>).
+    assert docs["bridge"]["Options"]["com.docker.network.bridge.name"] == svc.names.bridge_name
+    assert svc.names.bridge_name.startswith("pyc-") and len(svc.names.bridge_name) == 12
 
 
 def test_user_networks_take_free_subnets_from_the_pool(svc):
