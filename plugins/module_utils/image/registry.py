@@ -176,8 +176,10 @@ def check_redirect(current: str, target: str, endpoint: Endpoint) -> None:
     if internal_host(parts.netloc) and not internal_host(endpoint.host):
         raise RegistryError(
             f"refusing to follow a redirect from registry {endpoint.host} to the local address {parts.netloc}")
-    # Plain HTTP to a third host only between loopback addresses (a test registry and its blob store).
-    if parts.scheme == "http" and parts.netloc != endpoint.host and not (
+    # Plain HTTP to a third host only between loopback addresses (a test registry and its blob store);
+    # another port of the registry's own (plain HTTP) host is that host.
+    same_host = (parts.hostname or "") == (urllib.parse.urlsplit(endpoint.url).hostname or "")
+    if parts.scheme == "http" and not same_host and not (
             is_loopback_host(parts.netloc) and is_loopback_host(endpoint.host)):
         raise RegistryError(f"refusing to follow a redirect to plain HTTP on another host: {parts.netloc}")
 
@@ -360,6 +362,41 @@ class BlobStream:
         self.close()
 
 
+class LocalPeerRefused(OSError):
+    """The connection reached a loopback/link-local address a remote registry's redirect may not lead to."""
+
+
+def _check_peer(conn: http.client.HTTPConnection) -> None:
+    # After the TCP connect, before a byte is sent: a name resolving to a local address (DNS, /etc/hosts)
+    # is refused as the literal address would be.
+    peer = conn.sock.getpeername()[0] if conn.sock is not None else ""
+    if not getattr(conn, "local_ok", True) and peer and _internal_address(peer):
+        conn.sock.close()
+        conn.sock = None
+        raise LocalPeerRefused(f"refusing to talk to {conn.host}: it resolves to the local address {peer}")
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    local_ok = True
+
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    local_ok = True
+
+    def connect(self) -> None:
+        # http.client.HTTPSConnection.connect, with the peer checked between the TCP connect and TLS.
+        http.client.HTTPConnection.connect(self)
+        _check_peer(self)
+        # pylint: disable-next=protected-access
+        server_hostname = self._tunnel_host or self.host
+        # pylint: disable-next=protected-access
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=server_hostname)
+
+
 class RegistryClient:
     """Talks to one registry endpoint (plus any host it redirects to)."""
 
@@ -390,14 +427,17 @@ class RegistryClient:
             idle = self._pool.get(key)
             conn = idle.pop() if idle else None
         if conn is None:
+            # A third host (redirect target, token realm) of a remote registry must not turn out local.
+            local_ok = host == self.endpoint.host or internal_host(self.endpoint.host)
             if scheme == "https":
                 ctx = ssl.create_default_context()
                 if not verify:
                     ctx.check_hostname = False
                     ctx.verify_mode = ssl.CERT_NONE
-                conn = http.client.HTTPSConnection(host, timeout=self.timeout, context=ctx)
+                conn = _HTTPSConnection(host, timeout=self.timeout, context=ctx)
             else:
-                conn = http.client.HTTPConnection(host, timeout=self.timeout)
+                conn = _HTTPConnection(host, timeout=self.timeout)
+            conn.local_ok = local_ok
         return key, conn
 
     def _release(self, key, conn) -> None:
@@ -490,14 +530,13 @@ class RegistryClient:
             if hasattr(body, "seek"):
                 body.seek(0)  # a retried upload starts over
             try:
-                if not reused and host != self.endpoint.host and not internal_host(self.endpoint.host):
-                    conn.connect()
-                    self._check_peer(conn, host)
                 conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
             except (http.client.HTTPException, OSError) as exc:
                 conn.close()
                 last_exc = exc
+                if isinstance(exc, LocalPeerRefused):
+                    raise RegistryError(str(exc)) from None
                 if isinstance(exc, ssl.SSLCertVerificationError):
                     raise RegistryError(f"TLS certificate verification failed for {host}: {exc}") from None
                 if isinstance(exc, socket.gaierror | ConnectionRefusedError) or (
@@ -518,14 +557,6 @@ class RegistryClient:
                 continue
             return status, rheaders, key, conn, resp
         raise RegistryError(f"cannot reach registry {host}: {last_exc}")
-
-    @staticmethod
-    def _check_peer(conn: http.client.HTTPConnection, host: str) -> None:
-        """A name that resolved to a local address is refused as the literal address would be."""
-        peer = conn.sock.getpeername()[0] if conn.sock is not None else ""
-        if peer and _internal_address(peer):
-            conn.close()
-            raise RegistryError(f"refusing to connect to {host}: it resolves to the local address {peer}")
 
     def _sleep(self, attempt: int, hint: float | None = None) -> None:
         delay = hint if hint is not None else self.backoff * (2**attempt)
