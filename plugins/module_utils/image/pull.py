@@ -199,6 +199,7 @@ def pull(
     emit = progress or (lambda _line: None)
     wanted = parse_platform(platform)
     store.sweep_tmp()
+    store.sweep_stale_writes()
     workers = max(1, int(getattr(config, "max_concurrent_downloads", 3) or 1))
     max_layer = int(getattr(config, "max_layer_size", DEFAULT_MAX_LAYER_SIZE) or DEFAULT_MAX_LAYER_SIZE)
     # Held until the image is in the index: a concurrent rmi/prune must not collect our fresh layers.

@@ -323,7 +323,8 @@ class BlobStream:
         if self.limit is not None:
             want = min(want, self.limit - self.read_bytes + 1)  # one byte more reveals an overlong body
         try:
-            data = self._resp.read(want)
+            # read1: what has arrived (at most one recv), so data flows to the unpacker as it comes.
+            data = self._resp.read1(want) if want else b""
         except (OSError, http.client.HTTPException) as exc:
             self._discard()
             raise RegistryError(f"connection lost while downloading {self.what}: {exc}") from None
@@ -349,6 +350,8 @@ class BlobStream:
     def close(self) -> None:
         if self._conn is None:
             return
+        if self._resp.length == 0 and not self._resp.isclosed():
+            self._resp.close()  # all of a Content-Length body read (read1 does not close at the end itself)
         if self._resp.isclosed():
             self._client._release(self._key, self._conn)
             self._conn = None

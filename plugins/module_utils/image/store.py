@@ -567,6 +567,9 @@ class ImageStore:
             path = os.path.join(self.layers_dir, name)
             if name.endswith(".lock"):
                 continue
+            if name.startswith("."):
+                problems.append(f"stray file {path}")
+                continue
             if name.endswith((".json", ".tarsplit")):
                 if not os.path.isdir(path.rpartition(".")[0]):
                     problems.append(f"{path} belongs to no layer")
@@ -599,3 +602,19 @@ class ImageStore:
             if image_id not in index["images"]:
                 problems.append(f"tag {tag} names the missing image {image_id}")
         return problems
+
+    def sweep_stale_writes(self, max_age: float = 60.0) -> list[str]:
+        """Remove what a writer killed mid-write leaves in layers/ and blobs/: atomic-write temp files
+        (``.tmp-*``, never renamed into place) older than ``max_age`` seconds (a live write takes far less).
+        Returns the paths removed. (Appended by the image-faults work; pull calls it after sweep_tmp.)"""
+        removed: list[str] = []
+        now = time.time()
+        dirs = [self.layers_dir] + [os.path.join(self.blobs_dir, algo) for algo in ("sha256", "sha512")]
+        for directory in dirs:
+            for name in os.listdir(directory) if os.path.isdir(directory) else []:
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):
+                    if name.startswith(".tmp-") and now - os.lstat(path).st_mtime > max_age:
+                        os.unlink(path)
+                        removed.append(path)
+        return removed
