@@ -177,3 +177,27 @@ def test_unknown_repo_is_not_found(engine_config, servers, image):
     reg = servers({"ns/img": image})
     with pytest.raises(ImageNotFound):
         do_pull(engine_config, reg.ref("ns/other"))
+
+
+def test_sparse_bomb_layer_refused_by_max_layer_size(engine_config, servers, oci_builder, tmp_path):
+    """A layer of a few KB of tar holding a 256 MiB sparse file, against max_layer_size = 64 MiB: refused while
+    unpacking, and nothing of the half-unpacked layer is left."""
+    import subprocess
+
+    src = tmp_path / "sparse-src"
+    src.mkdir()
+    with open(src / "big", "wb") as f:
+        f.truncate(256 << 20)
+        f.write(b"head")
+    tar = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", "--format=pax", "-C", str(src), "-cf", str(tar), "big"], check=True)
+    built = oci_builder.build([[File("etc/ok", "ok")], tar.read_bytes()], {})
+    reg = servers({"ns/sparse": built})
+    engine_config.max_layer_size = 64 << 20
+    with pytest.raises(IntegrityError, match="max_layer_size"):
+        do_pull(engine_config, reg.ref("ns/sparse"))
+    store = ImageStore(engine_config.paths.images)
+    assert not store.has_layer(built.images[0].diff_ids[1])
+    assert_nothing_stored(engine_config)
+    TABLE.record("layer: 256 MiB sparse file in a few KB of tar", "IntegrityError (max_layer_size 64 MiB)",
+                 "work dir gone; nothing stored")
