@@ -37,6 +37,10 @@ class EngineConfig:
     auth_file: str = ""
     # Layers downloaded at once by one pull (Docker's max-concurrent-downloads).
     max_concurrent_downloads: int = 3
+    # Bytes one layer may expand to when unpacked (tar stream, and file content with sparse holes written
+    # dense); a blob also may not expand more than 1100:1 past 1 GiB. Docker and containers/storage have no
+    # such bound: a few KB of sparse tar or zstd would otherwise fill the disk.
+    max_layer_size: int = 64 << 30
     # The events journal's bounds: past the size it rotates (one older generation kept); events older than
     # the age (seconds; 0 = no age bound) are dropped.
     events_max_size: int = DEFAULT_EVENTS_MAX_BYTES

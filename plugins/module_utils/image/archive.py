@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from ..errors import ImageNotFound, IntegrityError, InvalidArgument
 from ..timefmt import utc_now_rfc3339
-from .layers import rebuild_layer, unpack_layer
+from .layers import LayerBudget, rebuild_layer, unpack_layer
 from .reference import Reference, parse_reference
 from .store import ImageRecord, ImageStore, compute_digest
 
@@ -179,7 +179,10 @@ def load(store: ImageStore, path: str) -> list[Loaded]:
                     if stream is None:
                         raise IntegrityError(f"archive member {name!r} is not a file")
                     with store.new_tmp("load-") as tmp:
-                        stats = unpack_layer(stream, tmp.path, diff_id=diff_id, tarsplit=tmp.tarsplit)
+                        # The member's size bounds what it may expand to (sparse members, compressed layers).
+                        budget = LayerBudget.for_blob(None, tar.getmember(name).size)
+                        stats = unpack_layer(stream, tmp.path, diff_id=diff_id, tarsplit=tmp.tarsplit,
+                                             budget=budget)
                         store.commit_layer(diff_id, tmp, {"size": stats.size, "files": stats.files,
                                                           "tar_size": stats.tar_size})
             store.write_blob(config_digest, config_bytes)

@@ -35,6 +35,14 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 _HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
+# Bounds on what one layer may expand to (the blob itself is bounded by its descriptor's size and digest,
+# but neither the diff_id nor the blob digest says anything about what a small blob turns into).
+DEFAULT_MAX_LAYER_SIZE = 64 << 30  # engine config max_layer_size
+# DEFLATE tops out near 1032:1, so no honest gzip layer exceeds this; zstd can (long runs of zeros), hence
+# the floor below which the ratio is not applied (node-tar refuses past 1000:1 outright).
+MAX_EXPANSION_RATIO = 1100
+EXPANSION_FLOOR = 1 << 30
+
 
 def new_hasher(digest: str):
     algo = digest.partition(":")[0]
@@ -87,6 +95,70 @@ class DigestReader:
             raise IntegrityError(
                 f"{self.what} {self.digest}: size mismatch: expected {self.expected_size}, got {self.count}"
             )
+
+
+class LayerTooLarge(IntegrityError):
+    """A layer expands past its bound (engine config max_layer_size, or the compression ratio bound)."""
+
+
+@dataclass
+class LayerBudget:
+    """How many bytes one layer may expand to, charged as they are produced: the uncompressed tar stream
+    and, separately, the file content written (a sparse member is written dense: its holes count; a hard
+    link shares an inode and counts nothing)."""
+
+    limit: int
+    reason: str = "max_layer_size"
+    tar_bytes: int = 0
+    written: int = 0
+
+    @classmethod
+    def for_blob(cls, max_size: int | None = None, blob_size: int | None = None,
+                 floor: int = EXPANSION_FLOOR) -> LayerBudget:
+        """The budget of a layer whose blob has ``blob_size`` bytes (None: unknown, only ``max_size``)."""
+        limit = DEFAULT_MAX_LAYER_SIZE if max_size is None else max_size
+        if blob_size is not None:
+            # Uncompressed blobs too: a sparse member claims any size in a few bytes of tar.
+            by_ratio = max(floor, blob_size * MAX_EXPANSION_RATIO)
+            if by_ratio < limit:
+                return cls(by_ratio, f"{MAX_EXPANSION_RATIO}:1 expansion of its {blob_size}-byte blob")
+        return cls(limit)
+
+    def _refuse(self, amount: int, what: str) -> LayerTooLarge:
+        return LayerTooLarge(f"layer refused: its {what} reach {amount} bytes, more than the {self.limit} "
+                             f"bytes allowed ({self.reason})")
+
+    def charge_tar(self, n: int) -> None:
+        self.tar_bytes += n
+        if self.tar_bytes > self.limit:
+            raise self._refuse(self.tar_bytes, "uncompressed tar stream would")
+
+    def check_file(self, size: int, name: str) -> None:
+        """Before writing a member: refuse one whose announced size alone overflows the budget."""
+        if self.written + size > self.limit:
+            raise self._refuse(self.written + size, f"files (with {name!r}, {size} bytes) would")
+
+    def charge_file(self, n: int) -> None:
+        self.written += n
+        if self.written > self.limit:
+            raise self._refuse(self.written, "files written would")
+
+
+class _BudgetReader:
+    """Charges the decompressed tar stream to the layer's budget as it is read."""
+
+    def __init__(self, raw, budget: LayerBudget):
+        self.raw = raw
+        self.budget = budget
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.budget.charge_tar(len(data))
+        return data
+
+    def readable(self) -> bool:
+        return True
 
 
 class _PeekReader:
@@ -299,7 +371,7 @@ class UnpackStats:
 
 # Tar member types we act on.
 _DIR_TYPES = {tarfile.DIRTYPE}
-_FILE_TYPES = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE}
+_FILE_TYPES = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE}
 
 
 def _remove_entry(parent_fd: int, base: str) -> None:
@@ -325,8 +397,9 @@ class LayerUnpacker:
     """Applies one layer tar stream to an (empty) directory, producing an overlayfs lowerdir."""
 
     def __init__(self, dest: str, *, same_owner: bool | None = None, chunk: int = CHUNK,
-                 recorder: SplitRecorder | None = None):
+                 recorder: SplitRecorder | None = None, budget: LayerBudget | None = None):
         self.dest = dest
+        self.budget = budget or LayerBudget(DEFAULT_MAX_LAYER_SIZE)
         self.recorder = recorder
         self.same_owner = os.geteuid() == 0 if same_owner is None else same_owner
         self.chunk = chunk
@@ -419,6 +492,8 @@ class LayerUnpacker:
         self._set_metadata(pfd, base, m, times=False)
 
     def _write_file(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, base: str) -> None:
+        # m.size is the file's full size, holes included for a sparse member (which tarfile reads dense).
+        self.budget.check_file(m.size, m.name)
         fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
             src = tar.extractfile(m)
@@ -428,6 +503,7 @@ class LayerUnpacker:
                     data = src.read(min(self.chunk, remaining))
                     if not data:
                         raise IntegrityError(f"layer tar truncated inside {m.name!r}")
+                    self.budget.charge_file(len(data))
                     _write_all(fd, data)
                     remaining -= len(data)
         finally:
@@ -527,12 +603,16 @@ def unpack_layer(
     diff_id: str | None = None,
     progress: Callable[[int], None] | None = None,
     tarsplit: str | None = None,
+    budget: LayerBudget | None = None,
 ) -> UnpackStats:
     """Unpack a (possibly compressed) layer stream into the empty directory ``dest``, verifying digests.
 
     Raises IntegrityError if the compressed bytes do not match ``blob_digest`` or the uncompressed tar
-    does not match ``diff_id``. ``dest`` is left partially written then; the caller discards it.
+    does not match ``diff_id``, and LayerTooLarge once the layer expands past ``budget`` (default: the
+    default max_layer_size and the ratio bound on ``blob_size``). ``dest`` is left partially written then;
+    the caller discards it.
     """
+    budget = budget or LayerBudget.for_blob(None, blob_size)
     source: BinaryIO = stream
     blob_reader = None
     if blob_digest:
@@ -540,13 +620,13 @@ def unpack_layer(
         source = blob_reader  # type: ignore[assignment]
     if progress is not None:
         source = _CountingReader(source, progress)  # type: ignore[assignment]
-    tar_stream = decompressing_reader(source, media_type)
+    tar_stream = _BudgetReader(decompressing_reader(source, media_type), budget)
     # Without a diff_id to check (import), compute one: the caller names the layer by it.
     diff_reader = DigestReader(tar_stream, diff_id or "sha256:", what="layer content (diff_id)")
     tar_stream = diff_reader
     recorder = SplitRecorder(tar_stream, tarsplit) if tarsplit else None
     try:
-        stats = LayerUnpacker(dest, recorder=recorder).unpack(recorder or tar_stream)
+        stats = LayerUnpacker(dest, recorder=recorder, budget=budget).unpack(recorder or tar_stream)
         # The tar ends with zero blocks; what follows must still be hashed for the digests to match.
         if recorder is not None:
             stats.tar_size = recorder.finish()
@@ -629,6 +709,8 @@ def remove_tree(path: str) -> None:
 
 __all__ = [
     "DigestReader",
+    "LayerBudget",
+    "LayerTooLarge",
     "LayerUnpacker",
     "SplitRecorder",
     "UnpackStats",

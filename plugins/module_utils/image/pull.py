@@ -6,6 +6,7 @@ are written atomically, and only then is the image added to the index (the singl
 
 from __future__ import annotations
 
+import errno
 import json
 import platform as _platform
 import threading
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import EngineError, ImageNotFound, IntegrityError, InvalidArgument, RegistryError, UnsupportedError
-from .layers import unpack_layer
+from .layers import DEFAULT_MAX_LAYER_SIZE, LayerBudget, unpack_layer
 from .reference import Reference
 from .registry import (
     MEDIA_DOCKER_LIST,
@@ -148,6 +149,14 @@ def _verify(data: bytes, digest: str, what: str) -> None:
         raise IntegrityError(f"{what}: digest mismatch: expected {digest}, got {actual}")
 
 
+def _descriptor_size(desc: dict, what: str) -> int:
+    """The ``size`` of a descriptor: required, since it bounds what we read of the blob."""
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise IntegrityError(f"{what}: descriptor without a valid size ({size!r})")
+    return size
+
+
 def new_client(endpoint, config) -> RegistryClient:
     """A registry client whose Authenticator draws credentials from the engine's auth file."""
     from .auth import credentials_for
@@ -190,12 +199,21 @@ def pull(
     emit = progress or (lambda _line: None)
     wanted = parse_platform(platform)
     store.sweep_tmp()
+    store.sweep_stale_writes()
     workers = max(1, int(getattr(config, "max_concurrent_downloads", 3) or 1))
+    max_layer = int(getattr(config, "max_layer_size", DEFAULT_MAX_LAYER_SIZE) or DEFAULT_MAX_LAYER_SIZE)
     # Held until the image is in the index: a concurrent rmi/prune must not collect our fresh layers.
-    with store.gc_hold():
-        return _over_endpoints(
-            ref, config, lambda client: _pull_from(client, store, ref, wanted, emit, layer_progress, workers)
-        )
+    try:
+        with store.gc_hold():
+            return _over_endpoints(
+                ref, config,
+                lambda client: _pull_from(client, store, ref, wanted, emit, layer_progress, workers, max_layer),
+            )
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # The work dir is gone already (TmpDir cleans up on the way out); what was committed stays.
+            raise EngineError(f"pull of {ref.familiar} failed: no space left under {store.root}: {exc}") from None
+        raise
 
 
 def list_tags(ref: Reference, config) -> list[str]:
@@ -226,7 +244,8 @@ def resolve_remote(ref: Reference, config, platform: str | None = None) -> Remot
     def action(client: RegistryClient) -> RemoteImage:
         blobs, doc, _media = _resolve_manifest(client, ref, wanted)
         config_digest = (doc.get("config") or {}).get("digest", "")
-        config_bytes = client.fetch_blob(ref.path, config_digest)
+        config_bytes = client.fetch_blob(ref.path, config_digest,
+                                         size=_descriptor_size(doc.get("config") or {}, "image config"))
         _verify(config_bytes, config_digest, f"image config of {ref}")
         return RemoteImage(config_digest, blobs[0][0], blobs[-1][0], _parse_json(config_bytes, "image config"))
 
@@ -248,6 +267,8 @@ def _resolve_manifest(client: RegistryClient, ref: Reference, wanted: Platform):
         child_digest = desc["digest"]
         body, header_type, _digest = client.get_manifest(repo, child_digest)
         _verify(body, child_digest, f"manifest {child_digest} of {ref}")
+        if isinstance(desc.get("size"), int) and desc["size"] != len(body):
+            raise IntegrityError(f"manifest {child_digest} of {ref}: {len(body)} bytes, the index says {desc['size']}")
         doc = _parse_json(body, f"manifest {child_digest}")
         media = _media_type(doc, header_type or desc.get("mediaType", ""))
         blobs.append((child_digest, body))
@@ -264,6 +285,7 @@ def _pull_from(
     emit: Callable[[str], None],
     layer_progress: LayerProgress | None = None,
     workers: int = 3,
+    max_layer: int = DEFAULT_MAX_LAYER_SIZE,
 ) -> ImageRecord:
     repo = ref.path
     emit(f"{ref.tag if ref.digest is None else ref.digest}: Pulling from {repo}")
@@ -279,7 +301,7 @@ def _pull_from(
     if store.has_blob(config_digest):
         config_bytes = store.read_blob(config_digest)
     else:
-        config_bytes = client.fetch_blob(repo, config_digest)
+        config_bytes = client.fetch_blob(repo, config_digest, size=_descriptor_size(config_desc, "image config"))
         _verify(config_bytes, config_digest, f"image config of {ref}")
     image_config = _parse_json(config_bytes, f"image config of {ref}")
     blobs.append((config_digest, config_bytes))
@@ -288,7 +310,10 @@ def _pull_from(
         raise IntegrityError(f"image config of {ref} lists {len(diff_ids)} diff_ids for {len(layers)} layers")
     image_id = config_digest if config_digest.startswith("sha256:") else compute_digest(config_bytes)
 
-    _fetch_layers(client, store, repo, list(zip(layers, diff_ids, strict=True)), emit, layer_progress, workers)
+    for desc in layers:
+        _descriptor_size(desc, f"layer {desc.get('digest')}")
+    _fetch_layers(client, store, repo, list(zip(layers, diff_ids, strict=True)), emit, layer_progress, workers,
+                  max_layer)
 
     for digest, data in blobs:
         store.write_blob(digest, data)
@@ -317,6 +342,7 @@ def _fetch_layers(
     emit: Callable[[str], None],
     layer_progress: LayerProgress | None,
     workers: int,
+    max_layer: int = DEFAULT_MAX_LAYER_SIZE,
 ) -> None:
     """Fetch the missing layers, up to ``workers`` at once (each on its own keep-alive connection)."""
     lp = layer_progress or (lambda *_a: None)
@@ -343,7 +369,7 @@ def _fetch_layers(
             emit(line)
 
     def one(desc: dict, diff_id: str) -> None:
-        _fetch_layer(client, store, repo, desc, diff_id, done_line, lp, cancel)
+        _fetch_layer(client, store, repo, desc, diff_id, done_line, lp, cancel, max_layer)
 
     if workers == 1 or len(todo) == 1:
         for desc, diff_id in todo:
@@ -375,6 +401,7 @@ def _fetch_layer(
     emit: Callable[[str], None],
     lp: LayerProgress,
     cancel: threading.Event,
+    max_layer: int = DEFAULT_MAX_LAYER_SIZE,
 ) -> None:
     digest = desc.get("digest", "")
     short = digest.partition(":")[2][:12]
@@ -397,7 +424,7 @@ def _fetch_layer(
 
             with store.new_tmp() as tmp:
                 try:
-                    with client.open_blob(repo, digest) as stream:
+                    with client.open_blob(repo, digest, total) as stream:
                         stats = unpack_layer(
                             stream,
                             tmp.path,
@@ -407,6 +434,7 @@ def _fetch_layer(
                             diff_id=diff_id,
                             progress=report,
                             tarsplit=tmp.tarsplit,
+                            budget=LayerBudget.for_blob(max_layer, total),
                         )
                 except RegistryError:
                     if attempt + 1 == _LAYER_ATTEMPTS or cancel.is_set():

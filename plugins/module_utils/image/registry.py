@@ -8,6 +8,13 @@ Design:
   credential store (config.json, Ansible params) only supplies ``(user, password)``.
 - ``RegistryClient``: keep-alive connections per (scheme, host), retries with backoff on resets and
   5xx, redirects followed without leaking Authorization to other hosts, streamed blob bodies.
+
+Against a hostile registry (``check_redirect``, ``check_realm``): a redirect or token realm may not
+downgrade HTTPS to HTTP, may not lead from a non-loopback registry to loopback or link-local addresses
+(checked on the name and again on the connected peer, so DNS cannot smuggle it in), credentials go only to
+the host they are for (Basic credentials to a token realm only over HTTPS or on the registry's own plain
+HTTP host), at most ``_MAX_REDIRECTS`` hops are followed, manifests are bounded (``MAX_MANIFEST_SIZE``) and
+blob bodies by their descriptor's size.
 """
 
 from __future__ import annotations
@@ -26,9 +33,9 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..errors import ImageNotFound, InvalidArgument, RegistryError
+from ..errors import ImageNotFound, IntegrityError, InvalidArgument, RegistryError
 from ..version import ENGINE_VERSION
-from .reference import DEFAULT_DOMAIN, is_loopback_host
+from .reference import DEFAULT_DOMAIN, is_loopback_host, split_host_port
 
 USER_AGENT = f"pycontainer/{ENGINE_VERSION}"
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
@@ -41,7 +48,7 @@ MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_ACCEPT = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST, MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST)
 
-MAX_MANIFEST_SIZE = 4 << 20  # the limit containerd applies
+MAX_MANIFEST_SIZE = 4 << 20  # the limit Docker and containerd apply to manifests
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 _MAX_REDIRECTS = 5
 Credentials = Callable[[str], "tuple[str, str] | None"]
@@ -130,6 +137,66 @@ def endpoints_for(domain: str, config) -> list[Endpoint]:
     return [Endpoint("https", domain)]
 
 
+# -- where a hostile registry may send us -----------------------------------------------------------------
+
+
+def _internal_address(hostname: str) -> bool:
+    """Loopback, link-local (cloud metadata lives at 169.254.169.254) or unspecified."""
+    import ipaddress
+
+    if hostname.rstrip(".").lower() in ("localhost", "ip6-localhost", "ip6-loopback") or hostname.endswith(
+            ".localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(hostname.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback or addr.is_link_local or addr.is_unspecified
+
+
+def internal_host(host: str) -> bool:
+    """``_internal_address`` for a netloc (``host:port``, ``[v6]:port``)."""
+    try:
+        return _internal_address(split_host_port(host)[0])
+    except ValueError:
+        return False
+
+
+def check_redirect(current: str, target: str, endpoint: Endpoint) -> None:
+    """Raise RegistryError unless a redirect from URL ``current`` to URL ``target`` may be followed."""
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise RegistryError(f"refusing to follow a redirect to {target!r}: not an http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise RegistryError(f"refusing to follow a redirect to {parts.hostname}: credentials in the URL")
+    if urllib.parse.urlsplit(current).scheme == "https" and parts.scheme == "http":
+        raise RegistryError(f"refusing to follow a redirect from HTTPS to plain HTTP ({parts.netloc})")
+    if internal_host(parts.netloc) and not internal_host(endpoint.host):
+        raise RegistryError(
+            f"refusing to follow a redirect from registry {endpoint.host} to the local address {parts.netloc}")
+    # Plain HTTP to a third host only between loopback addresses (a test registry and its blob store);
+    # another port of the registry's own (plain HTTP) host is that host.
+    same_host = (parts.hostname or "") == (urllib.parse.urlsplit(endpoint.url).hostname or "")
+    if parts.scheme == "http" and not same_host and not (
+            is_loopback_host(parts.netloc) and is_loopback_host(endpoint.host)):
+        raise RegistryError(f"refusing to follow a redirect to plain HTTP on another host: {parts.netloc}")
+
+
+def check_realm(realm: str, endpoint: Endpoint) -> bool:
+    """Vet the token realm a registry's challenge names; True if Basic credentials may be sent to it.
+
+    Raises RegistryError for a realm no request may go to (same rules as a redirect from the registry).
+    """
+    check_redirect(endpoint.url, realm, endpoint)
+    parts = urllib.parse.urlsplit(realm)
+    # A plain-HTTP realm is fine without credentials (anonymous tokens); with them only on the very host
+    # (any port: a registry and its token server side by side) the credentials already travel to in clear.
+    same_host = (parts.hostname or "") == (urllib.parse.urlsplit(endpoint.url).hostname or "")
+    return parts.scheme == "https" or (same_host and endpoint.scheme == "http")
+
+
 # -- authentication --------------------------------------------------------------------------------------
 
 _CHALLENGE_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
@@ -203,7 +270,8 @@ class Authenticator:
             query.append(("service", service))
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         headers = {}
-        creds = self.credentials(host) if self.credentials else None
+        may_send = check_realm(realm, client.endpoint)
+        creds = self.credentials(host) if self.credentials and may_send else None
         realm_host = urllib.parse.urlsplit(realm).netloc
         if creds:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
@@ -234,16 +302,41 @@ class BlobStream:
         self._key = key
         self._conn = conn
         self._resp = response
-        self.size = size
+        self.size = size  # Content-Length, if the server sent one
         self.read_bytes = 0
+        self.limit: int | None = None  # the descriptor's size, once expect() is told it
+        self.what = "blob"
+
+    def expect(self, size: int | None, what: str) -> None:
+        """Bound the body by the descriptor's ``size``: a longer body is refused, a shorter one is a
+        truncated download (retried by the caller); a Content-Length that disagrees is refused up front."""
+        self.what = what
+        if size is None:
+            return
+        if self.size is not None and self.size != size:
+            self._discard()
+            raise IntegrityError(f"{what}: the registry announces {self.size} bytes, the descriptor says {size}")
+        self.limit = size
 
     def read(self, n: int = -1) -> bytes:
+        want = n if n is not None and n >= 0 else 1 << 20
+        if self.limit is not None:
+            want = min(want, self.limit - self.read_bytes + 1)  # one byte more reveals an overlong body
         try:
-            data = self._resp.read(n if n is not None and n >= 0 else 1 << 20)
+            # read1: what has arrived (at most one recv), so data flows to the unpacker as it comes.
+            data = self._resp.read1(want) if want else b""
         except (OSError, http.client.HTTPException) as exc:
             self._discard()
-            raise RegistryError(f"connection lost while downloading: {exc}") from None
+            raise RegistryError(f"connection lost while downloading {self.what}: {exc}") from None
         self.read_bytes += len(data)
+        if self.limit is not None:
+            if self.read_bytes > self.limit:
+                self._discard()
+                raise IntegrityError(f"{self.what}: the registry sends more than the {self.limit} bytes of its "
+                                     "descriptor")
+            if not data and want and self.read_bytes < self.limit:
+                self._discard()
+                raise RegistryError(f"{self.what}: download truncated at {self.read_bytes} of {self.limit} bytes")
         return data
 
     def readable(self) -> bool:
@@ -257,6 +350,8 @@ class BlobStream:
     def close(self) -> None:
         if self._conn is None:
             return
+        if self._resp.length == 0 and not self._resp.isclosed():
+            self._resp.close()  # all of a Content-Length body read (read1 does not close at the end itself)
         if self._resp.isclosed():
             self._client._release(self._key, self._conn)
             self._conn = None
@@ -268,6 +363,41 @@ class BlobStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class LocalPeerRefused(OSError):
+    """The connection reached a loopback/link-local address a remote registry's redirect may not lead to."""
+
+
+def _check_peer(conn: http.client.HTTPConnection) -> None:
+    # After the TCP connect, before a byte is sent: a name resolving to a local address (DNS, /etc/hosts)
+    # is refused as the literal address would be.
+    peer = conn.sock.getpeername()[0] if conn.sock is not None else ""
+    if not getattr(conn, "local_ok", True) and peer and _internal_address(peer):
+        conn.sock.close()
+        conn.sock = None
+        raise LocalPeerRefused(f"refusing to talk to {conn.host}: it resolves to the local address {peer}")
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    local_ok = True
+
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    local_ok = True
+
+    def connect(self) -> None:
+        # http.client.HTTPSConnection.connect, with the peer checked between the TCP connect and TLS.
+        http.client.HTTPConnection.connect(self)
+        _check_peer(self)
+        # pylint: disable-next=protected-access
+        server_hostname = self._tunnel_host or self.host
+        # pylint: disable-next=protected-access
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=server_hostname)
 
 
 class RegistryClient:
@@ -300,14 +430,17 @@ class RegistryClient:
             idle = self._pool.get(key)
             conn = idle.pop() if idle else None
         if conn is None:
+            # A third host (redirect target, token realm) of a remote registry must not turn out local.
+            local_ok = host == self.endpoint.host or internal_host(self.endpoint.host)
             if scheme == "https":
                 ctx = ssl.create_default_context()
                 if not verify:
                     ctx.check_hostname = False
                     ctx.verify_mode = ssl.CERT_NONE
-                conn = http.client.HTTPSConnection(host, timeout=self.timeout, context=ctx)
+                conn = _HTTPSConnection(host, timeout=self.timeout, context=ctx)
             else:
-                conn = http.client.HTTPConnection(host, timeout=self.timeout)
+                conn = _HTTPConnection(host, timeout=self.timeout)
+            conn.local_ok = local_ok
         return key, conn
 
     def _release(self, key, conn) -> None:
@@ -349,13 +482,11 @@ class RegistryClient:
         Authorization is only sent to ``trusted_host`` (the host the caller computed it for).
         """
         headers = dict(headers or {})
+        current = self.endpoint.url  # the first URL is ours or the registry's (realm, upload location)
         for _hop in range(_MAX_REDIRECTS + 1):
+            check_redirect(current, url, self.endpoint)
+            current = url
             parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in ("http", "https"):
-                raise RegistryError(f"refusing to follow URL with scheme {parts.scheme!r}: {url}")
-            # Plain HTTP to a third host (a redirect target) only if it is loopback.
-            if parts.scheme == "http" and parts.netloc != self.endpoint.host and not is_loopback_host(parts.netloc):
-                raise RegistryError(f"refusing to follow a redirect to plain HTTP: {url}")
             send = dict(headers)
             if parts.netloc != trusted_host:
                 send.pop("Authorization", None)
@@ -378,8 +509,8 @@ class RegistryClient:
                     method = "GET"
                 continue
             if stream and status == 200:
-                size = rheaders.get("content-length")
-                return status, rheaders, BlobStream(self, key, conn, resp, int(size) if size else None)
+                size = rheaders.get("content-length") or ""
+                return status, rheaders, BlobStream(self, key, conn, resp, int(size) if size.isdigit() else None)
             try:
                 body = resp.read(max_body + 1)
                 if len(body) > max_body:
@@ -407,6 +538,8 @@ class RegistryClient:
             except (http.client.HTTPException, OSError) as exc:
                 conn.close()
                 last_exc = exc
+                if isinstance(exc, LocalPeerRefused):
+                    raise RegistryError(str(exc)) from None
                 if isinstance(exc, ssl.SSLCertVerificationError):
                     raise RegistryError(f"TLS certificate verification failed for {host}: {exc}") from None
                 if isinstance(exc, socket.gaierror | ConnectionRefusedError) or (
@@ -486,16 +619,20 @@ class RegistryClient:
             f"manifest for {repo}:{reference}" if ":" not in reference else f"manifest {reference} of {repo}",
         )
 
-    def open_blob(self, repo: str, digest: str) -> BlobStream:
+    def open_blob(self, repo: str, digest: str, size: int | None = None) -> BlobStream:
+        """A blob's body as a stream, bounded by ``size`` (the descriptor's) when given."""
         scope = f"repository:{repo}:pull"
         status, _rheaders, body = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope, stream=True)
         if status == 200:
+            body.expect(size, f"blob {digest}")
             return body
         raise self._error(status, body, f"blob {digest} of {repo}")
 
-    def fetch_blob(self, repo: str, digest: str, max_size: int = MAX_MANIFEST_SIZE) -> bytes:
+    def fetch_blob(self, repo: str, digest: str, max_size: int = MAX_MANIFEST_SIZE, size: int | None = None) -> bytes:
         """A small blob (config), fully read. The caller verifies the digest."""
-        with self.open_blob(repo, digest) as stream:
+        if size is not None and size > max_size:
+            raise IntegrityError(f"blob {digest}: its descriptor says {size} bytes, more than the {max_size} allowed")
+        with self.open_blob(repo, digest, size) as stream:
             chunks, total = [], 0
             while data := stream.read(1 << 16):
                 total += len(data)

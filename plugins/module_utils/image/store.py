@@ -557,3 +557,81 @@ class ImageStore:
                 raise IntegrityError(f"layer {diff_id} of image {record.short_id} is missing from the store")
             dirs.append(path)
         return dirs
+
+    # -- verification (image-side faults work: appended, owned by the store's maintainer) ------------------
+
+    def verify(self, content: bool = True) -> list[str]:
+        """Check the committed store; return the problems found ([] when sound).
+
+        Every blob matches its digest; every layer directory has its metadata (and the metadata a directory),
+        and with ``content`` its tar rebuilt from the tree matches its diff_id and size; every image's
+        config, manifest, blobs and layers exist; every tag names an image. Work dirs under tmp/ are not
+        looked at (a live pull owns them; sweep_tmp collects dead ones)."""
+        from .layers import rebuild_layer
+
+        problems: list[str] = []
+        for algo in ("sha256", "sha512"):
+            directory = os.path.join(self.blobs_dir, algo)
+            for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+                path = os.path.join(directory, name)
+                if name.startswith("."):
+                    problems.append(f"stray file {path}")
+                    continue
+                with open(path, "rb") as f:
+                    if compute_digest(f.read(), algo) != f"{algo}:{name}":
+                        problems.append(f"blob {algo}:{name} does not match its digest")
+        for name in sorted(os.listdir(self.layers_dir)) if os.path.isdir(self.layers_dir) else []:
+            path = os.path.join(self.layers_dir, name)
+            if name.endswith(".lock"):
+                continue
+            if name.startswith("."):
+                problems.append(f"stray file {path}")
+                continue
+            if name.endswith((".json", ".tarsplit")):
+                if not os.path.isdir(path.rpartition(".")[0]):
+                    problems.append(f"{path} belongs to no layer")
+                continue
+            info = read_json(path + ".json", default=None)
+            if not os.path.isdir(path) or not info:
+                problems.append(f"layer {name} is not a directory with its metadata")
+                continue
+            diff_id = str(info.get("diff_id", ""))
+            if self.layer_key(diff_id) != name:
+                problems.append(f"layer {name} records diff_id {diff_id}")
+            elif content and os.path.exists(path + ".tarsplit"):
+                try:
+                    tar_size = sum(len(chunk) for chunk in rebuild_layer(path, path + ".tarsplit", diff_id))
+                except IntegrityError as exc:
+                    problems.append(f"layer {name}: {exc}")
+                    continue
+                if info.get("tar_size") not in (None, tar_size):
+                    problems.append(f"layer {name}: tar of {tar_size} bytes, metadata says {info.get('tar_size')}")
+        index = self._read_index()
+        for image_id, entry in index["images"].items():
+            wanted = {entry.get("config_digest", ""), entry.get("manifest_digest", "")} | set(entry.get("blobs", []))
+            for digest in sorted(d for d in wanted if d):
+                if not self.has_blob(digest):
+                    problems.append(f"image {image_id}: blob {digest} missing")
+            for diff_id in entry.get("diff_ids", []):
+                if not self.has_layer(diff_id):
+                    problems.append(f"image {image_id}: layer {diff_id} missing")
+        for tag, image_id in index["tags"].items():
+            if image_id not in index["images"]:
+                problems.append(f"tag {tag} names the missing image {image_id}")
+        return problems
+
+    def sweep_stale_writes(self, max_age: float = 60.0) -> list[str]:
+        """Remove what a writer killed mid-write leaves in layers/ and blobs/: atomic-write temp files
+        (``.tmp-*``, never renamed into place) older than ``max_age`` seconds (a live write takes far less).
+        Returns the paths removed. (Appended by the image-faults work; pull calls it after sweep_tmp.)"""
+        removed: list[str] = []
+        now = time.time()
+        dirs = [self.layers_dir] + [os.path.join(self.blobs_dir, algo) for algo in ("sha256", "sha512")]
+        for directory in dirs:
+            for name in os.listdir(directory) if os.path.isdir(directory) else []:
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):
+                    if name.startswith(".tmp-") and now - os.lstat(path).st_mtime > max_age:
+                        os.unlink(path)
+                        removed.append(path)
+        return removed
