@@ -20,6 +20,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from .errors import Conflict, ContainerNotFound, InvalidArgument
+from .faults import fault_point
 from .fsutil import atomic_write_json, ensure_dir, locked, read_json
 from .runtime.hostconfig import HostConfig
 
@@ -188,12 +189,14 @@ class ContainerStore:
             if names.get(record.name) == record.id:
                 del names[record.name]
                 atomic_write_json(self._names_path(), names)
+            fault_point("rm.after_names")
             # Rename first so a crash mid-delete never leaves a half record that looks valid.
             doomed = os.path.join(self.directory, f".removing-{record.id}")
             try:
                 os.rename(record.directory, doomed)
             except FileNotFoundError:
                 return None
+            fault_point("rm.after_rename")
         if defer_delete:
             return doomed
         shutil.rmtree(doomed, ignore_errors=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import Conflict, InvalidArgument
+from .faults import fault_point
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -75,6 +76,7 @@ def prune_containers(engine: Engine, filters: list[str] | None = None) -> Contai
             engine.containers.remove(record.id)
             report.deleted.append(record.id)
             report.reclaimed += size
+            fault_point("prune.after_remove")
     engine.events.record("container", "prune", "", {"reclaimed": report.reclaimed})
     return report
 

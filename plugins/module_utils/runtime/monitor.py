@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import errors
 from ..container_store import ContainerRecord, process_start_time
+from ..faults import fault_point
 from ..fsutil import ensure_dir
 from . import protocol
 
@@ -540,6 +541,7 @@ class Monitor:
         signum = int(request.get("signal") or signal.SIGTERM)
         with contextlib.suppress(ProcessLookupError):
             os.kill(sup.process.pid, signum)
+        fault_point("stop.after_signal")
         if timeout is not None and timeout >= 0:
             sup.kill_deadline = time.monotonic() + float(timeout)
         sup.stoppers.append(client)

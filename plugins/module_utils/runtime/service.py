@@ -29,6 +29,7 @@ from ..errors import (
     InvalidArgument,
     PortConflict,
 )
+from ..faults import fault_point
 from ..timefmt import utc_now_rfc3339
 from . import supervisor
 from .hostconfig import HostConfig
@@ -135,8 +136,10 @@ class ContainerService:
             stop_signal=options.stop_signal or image_config.get("StopSignal") or "",
             stop_timeout=options.stop_timeout,
         )
+        fault_point("create.before_record")
         record = self.store.create(config)
         try:
+            fault_point("create.after_record")
             self.volumes.prepare_mounts(record, image_config)  # -v/--mount/--tmpfs + image VOLUMEs
         except BaseException:
             self.store.remove(record)
@@ -213,9 +216,11 @@ class ContainerService:
             progress: Progress | None = None) -> tuple[ContainerRecord, AttachSession | None]:
         """`docker run`: create, then start detached or attached (the caller pumps the session)."""
         record = self.create(options, progress=progress)
+        fault_point("run.after_create")
         try:
             if detach:
                 supervisor.request(self.config, {"op": "start", "id": record.id})
+                fault_point("run.after_start")
                 return record, None
             return record, self.start_attached(record, stdin=stdin)
         except PortConflict:
@@ -238,6 +243,7 @@ class ContainerService:
         try:
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
+            fault_point("start.after_network")
             try:
                 if attachment.join_netns:  # --network container: (runtime/networking.py)
                     spec.join_netns_pid, spec.join_netns_start_time = attachment.join_netns
@@ -255,6 +261,7 @@ class ContainerService:
         except ContainerCommandError as exc:
             self.record_start_failure(record, exc, spec)
             raise
+        fault_point("start.before_state")
         state = record.state
         state.status, state.pid, state.error = "running", process.pid, ""
         state.pid_start_time = process_start_time(process.pid)
@@ -267,6 +274,7 @@ class ContainerService:
         self.store.save_state(record)
         self._event(record, "start")
         self.volumes.record_mount_events(record, "mount")
+        fault_point("start.after_state")
         return process, spec
 
     def record_start_failure(self, record: ContainerRecord, exc: Exception, spec=None) -> None:
@@ -291,7 +299,9 @@ class ContainerService:
         state.finished_at = utc_now_rfc3339()
         # Released before the one state write: a crash in between leaves resources_held set, and the
         # next command releases again (idempotent).
+        fault_point("exit.before_release")
         self._release(record, spec, save=False)
+        fault_point("exit.before_state")
         self.store.save_state(record)
         if oom_killed:
             self._event(record, "oom")
@@ -783,12 +793,14 @@ class ContainerService:
                                                      "timeout": 0})
             else:
                 _kill_and_wait(record.state.pid, record.state.pid_start_time)
+            fault_point("rm.after_kill")
             if not self.store.exists(record.id):
                 return record  # --rm: the monitor removed it
             record = self.store.lookup(record.id)
         launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
         networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
         self.volumes.release(record, remove_anonymous=volumes)
+        fault_point("rm.before_record")
         self.store.remove(record)
         self._event(record, "destroy")
         return record
@@ -811,6 +823,7 @@ def _write_etc_files(record: ContainerRecord) -> None:
     """The files every container starts with; networking rewrites hosts/resolv.conf for its modes."""
     from ..network.etcfiles import HOSTS_BASE, read_text, resolv_conf_content
 
+    fault_point("create.etc_files")
     directory = record.directory
     with open(os.path.join(directory, "hostname"), "w") as f:
         f.write(record.config.hostname + "\n")
