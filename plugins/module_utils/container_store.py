@@ -185,18 +185,19 @@ class ContainerStore:
         delete with ``delete_removed`` (the monitor answers its client first); returns that path.
         """
         with self._lock():
-            names: dict[str, str] = read_json(self._names_path(), {})
-            if names.get(record.name) == record.id:
-                del names[record.name]
-                atomic_write_json(self._names_path(), names)
-            fault_point("rm.after_names")
-            # Rename first so a crash mid-delete never leaves a half record that looks valid.
+            # Rename first so a crash mid-delete never leaves a half record that looks valid, nor a record
+            # whose name is no longer reserved (a name whose owner's directory is gone is free).
             doomed = os.path.join(self.directory, f".removing-{record.id}")
             try:
                 os.rename(record.directory, doomed)
             except FileNotFoundError:
                 return None
             fault_point("rm.after_rename")
+            names: dict[str, str] = read_json(self._names_path(), {})
+            if names.get(record.name) == record.id:
+                del names[record.name]
+                atomic_write_json(self._names_path(), names)
+            fault_point("rm.after_names")
         if defer_delete:
             return doomed
         shutil.rmtree(doomed, ignore_errors=True)

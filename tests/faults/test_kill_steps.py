@@ -49,6 +49,8 @@ def test_kill_during_run(fcli: FaultCli, fault_row, who: str, step: str):
     run = fcli("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "-v", "keep:/data", fcli.image, *HTTPD,
                fault=step)
     assert fcli.fired(), f"the fault at {step} never fired: {run.returncode} {run.stderr}"
+    # The CLI dies with it; a killed monitor is replaced and the start request, retried, succeeds.
+    assert run.returncode == (-9 if who == "CLI" else 0), run.stderr
     docs = check_truth(fcli)
     # At most the one container that shows Up has processes: no second copy, no unrecorded orphan.
     up = [d["State"]["Pid"] for d in docs.values() if d["State"]["Running"]]

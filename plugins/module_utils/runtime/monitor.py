@@ -420,6 +420,11 @@ class Monitor:
                 sup.restart_at = time.monotonic()  # `start` on a restarting container: now
                 client.reply({"ok": True, "pid": 0})
                 return
+            if sup is None and not request.get("attach"):
+                # Started by a monitor that died (a retried request): it runs, as asked; `start` of a running
+                # container is a no-op (Docker). Its output has no reader any more (docs/supervision.md).
+                client.reply({"ok": True, "pid": record.state.pid})
+                return
             raise errors.Conflict(f"container {record.id} is already running")
         sup = Supervised(self, record)
         attach = bool(request.get("attach"))

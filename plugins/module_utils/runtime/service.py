@@ -240,6 +240,20 @@ class ContainerService:
 
         spec = self._runtime_spec(record)
         spec.process.terminal = record.config.tty
+        state = record.state
+        previous = state.status
+        # On disk before anything is taken: if the caller (the monitor) dies from here on, the next command
+        # sees a dead owner holding resources and releases them (reconciliation).
+        state.monitor_pid, state.monitor_start_time = monitor
+        state.resources_held = True
+        self.store.save_state(record)
+
+        def started(pid: int) -> None:
+            # A parent hook: the pid is on disk before the container may run, so a monitor killed after
+            # this leaves a container the next command can see, stop and remove (never an unknown orphan).
+            state.status, state.pid, state.pid_start_time = "running", pid, process_start_time(pid)
+            self.store.save_state(record)
+
         try:
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
@@ -248,34 +262,56 @@ class ContainerService:
                 if attachment.join_netns:  # --network container: (runtime/networking.py)
                     spec.join_netns_pid, spec.join_netns_start_time = attachment.join_netns
                     spec.hostname = attachment.hostname or spec.hostname
+                hooks = [attachment.connect, started]
                 if record.config.tty:  # its terminal is the process's console (stdio ignored)
-                    process = launcher.start_in_terminal(spec, size=size, parent_hooks=[attachment.connect])
+                    process = launcher.start_in_terminal(spec, size=size, parent_hooks=hooks)
                 else:
-                    process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr,
-                                             parent_hooks=[attachment.connect])
+                    process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr, parent_hooks=hooks)
             except BaseException:
                 attachment.close()
                 networking.release(record)
                 raise
             process.listeners = attachment.listeners  # the monitor relays them (IPv6 host addresses)
-        except ContainerCommandError as exc:
-            self.record_start_failure(record, exc, spec)
+        except BaseException as exc:
+            state.status, state.pid, state.pid_start_time = previous, 0, 0
+            if isinstance(exc, ContainerCommandError):
+                self.record_start_failure(record, exc, spec)
+            else:
+                with contextlib.suppress(Exception):
+                    self._release(record, spec)
             raise
-        fault_point("start.before_state")
-        state = record.state
-        state.status, state.pid, state.error = "running", process.pid, ""
-        state.pid_start_time = process_start_time(process.pid)
-        state.started_at = utc_now_rfc3339()
-        state.monitor_pid, state.monitor_start_time = monitor
-        state.manually_stopped = False
-        state.oom_killed = False
-        state.resources_held = True
-        state.network_settings = dict(attachment.network_settings or {})
-        self.store.save_state(record)
+        try:
+            fault_point("start.before_state")
+            state.error = ""
+            state.started_at = utc_now_rfc3339()
+            state.manually_stopped = False
+            state.oom_killed = False
+            state.network_settings = dict(attachment.network_settings or {})
+            self.store.save_state(record)
+        except BaseException:
+            # Running but not recorded (a full disk): it must not outlive the failed start unknown.
+            self._abandon(record, spec, process, previous)
+            raise
         self._event(record, "start")
         self.volumes.record_mount_events(record, "mount")
         fault_point("start.after_state")
         return process, spec
+
+    def _abandon(self, record: ContainerRecord, spec, process, previous: str) -> None:
+        from . import launcher
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        with contextlib.suppress(EngineError):
+            launcher.wait(process)
+        for listener in process.listeners:
+            listener.sock.close()
+        if getattr(process, "console", None) is not None:
+            os.close(process.console)
+        state = record.state
+        state.status, state.pid, state.pid_start_time = previous, 0, 0
+        with contextlib.suppress(Exception):
+            self._release(record, spec)
 
     def record_start_failure(self, record: ContainerRecord, exc: Exception, spec=None) -> None:
         """Docker leaves such a container in "Created" with the exit code and error recorded."""
