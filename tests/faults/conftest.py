@@ -50,7 +50,7 @@ def fault_row(request):
 
 
 def pytest_runtest_logreport(report):
-    if report.failed and not _OUTCOMES.get(report.nodeid, "ok") != "ok":
+    if report.failed and _OUTCOMES.get(report.nodeid, "ok") == "ok":
         _OUTCOMES[report.nodeid] = "FAILED" if report.when == "call" else f"ERROR ({report.when})"
     elif report.when == "call" and report.skipped:
         _OUTCOMES[report.nodeid] = "skipped"

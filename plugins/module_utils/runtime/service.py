@@ -141,10 +141,12 @@ class ContainerService:
         try:
             fault_point("create.after_record")
             self.volumes.prepare_mounts(record, image_config)  # -v/--mount/--tmpfs + image VOLUMEs
+            _write_etc_files(record)
         except BaseException:
+            with contextlib.suppress(Exception):  # what prepare_mounts took (volume references)
+                self.volumes.release(record, remove_anonymous=True)
             self.store.remove(record)
             raise
-        _write_etc_files(record)
         self._event(record, "create")
         return record
 
