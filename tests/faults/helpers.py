@@ -163,7 +163,7 @@ def check_next_run(cli: FaultCli, name: str, port: int, volume: str = "") -> Non
     args = ["-v", f"{volume}:/data"] if volume else []
     cli("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80", *args, cli.image,
         "httpd", "-f", "-p", "80", "-h", "/etc", check=True)
-    wait_for(lambda: _curl(f"http://127.0.0.1:{port}/hostname"), what="the new container to answer")
+    wait_for(lambda: curl(f"http://127.0.0.1:{port}/hostname"), what="the new container to answer")
     if volume:
         assert cli("exec", name, "cat", "/data/kept", check=True).stdout == "kept\n", "named volume lost"
     cli("rm", "-f", name, check=True)
@@ -172,7 +172,7 @@ def check_next_run(cli: FaultCli, name: str, port: int, volume: str = "") -> Non
         assert holder_alive(entry), f"allocation of {cid[:12]} held by nobody"
 
 
-def _curl(url: str) -> str:
+def curl(url: str) -> str:
     proc = subprocess.run(["curl", "-sS", "--max-time", "2", "--noproxy", "*", url], capture_output=True,
                           text=True, timeout=10, check=False)
     return proc.stdout if proc.returncode == 0 else ""
