@@ -12,11 +12,14 @@ Layout under ``<root>/containers``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import Conflict, ContainerNotFound, InvalidArgument
@@ -139,6 +142,22 @@ class ContainerStore:
     def container_lock(self, record: ContainerRecord):
         """Serialises commands that settle one container's state (reconciliation); dies with its holder."""
         return locked(os.path.join(record.directory, ".settle.lock"))
+
+    @contextlib.contextmanager
+    def holding(self, record: ContainerRecord) -> Iterator[None]:
+        """The container's lock, held by a start from its claim until its pid is written and by `rm` while it
+        removes, so neither sees the other half done; ContainerNotFound once the record is gone."""
+        try:
+            fd = os.open(os.path.join(record.directory, ".settle.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise ContainerNotFound(f"No such container: {record.id}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not self.exists(record.id):  # removed (renamed away) while we waited
+                raise ContainerNotFound(f"No such container: {record.id}")
+            yield
+        finally:
+            os.close(fd)
 
     # -- creation and removal --------------------------------------------------------------------------
     def create(self, config: ContainerConfig) -> ContainerRecord:

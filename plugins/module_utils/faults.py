@@ -1,7 +1,8 @@
 """Fault injection for the fault suite (tests/faults/README.md): die or fail at a named step.
 
 ``PYCONTAINER_FAULT="<step>[:<action>][,...]"`` is read once, at import. At ``fault_point(<step>)`` the
-process SIGKILLs itself (action ``kill``, the default) or raises ``OSError(ENOSPC)`` (action ``enospc``).
+process SIGKILLs itself (action ``kill``, the default), raises ``OSError(ENOSPC)`` (action ``enospc``) or
+sleeps ``STALL_SECONDS`` (action ``stall``: holds a race window open for a test that waits for the claim file).
 A step fires each time it is reached; with ``PYCONTAINER_FAULT_ONCE=<path>`` only the first time any
 process reaches one (it creates that file, holding the step's name, to claim the fault). Processes the
 engine starts (the monitor, a container's PID 1 before it execs) inherit the variables, so the same knob
@@ -15,6 +16,7 @@ import os
 import signal
 
 ENV = "PYCONTAINER_FAULT"
+STALL_SECONDS = 2.0
 
 
 def _parse(text: str) -> dict[str, str]:
@@ -43,6 +45,10 @@ def fault_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected at {step})")
+    elif action == "stall":
+        import time
+
+        time.sleep(STALL_SECONDS)
 
 
 def _claim(step: str) -> bool:

@@ -43,6 +43,12 @@ class FaultCli:
             raise AssertionError(f"pycontainer {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
         return proc
 
+    def spawn(self, *args: str, fault: str) -> subprocess.Popen:
+        """The command in the background, with ``fault`` armed (for a test that acts while it stalls)."""
+        env = {**os.environ, FAULT_ENV: fault, ONCE_ENV: self.flag}
+        return subprocess.Popen([PYCONTAINER, "--root", self.root, "--config", self.config, *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def fired(self) -> bool:
         return os.path.exists(self.flag)
 

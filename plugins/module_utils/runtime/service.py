@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from ..image.service import ImageService, Progress
     from .update import UpdateOptions
 
+# `rm -f` stops, then removes under the container's lock; a start racing it between the two makes it stop again.
+_REMOVE_ATTEMPTS = 5
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -244,11 +246,18 @@ class ContainerService:
         spec.process.terminal = record.config.tty
         state = record.state
         previous = state.status
+        # Until the pid is on disk, `rm` must wait: it would take the container for one that is not running.
+        held = contextlib.ExitStack()
+        held.enter_context(self.store.holding(record))
         # On disk before anything is taken: if the caller (the monitor) dies from here on, the next command
         # sees a dead owner holding resources and releases them (reconciliation).
         state.monitor_pid, state.monitor_start_time = monitor
         state.resources_held = True
-        self.store.save_state(record)
+        try:
+            self.store.save_state(record)
+        except BaseException:
+            held.close()
+            raise
 
         def started(pid: int) -> None:
             # A parent hook: the pid is on disk before the container may run, so a monitor killed after
@@ -276,12 +285,14 @@ class ContainerService:
             process.listeners = attachment.listeners  # the monitor relays them (IPv6 host addresses)
         except BaseException as exc:
             state.status, state.pid, state.pid_start_time = previous, 0, 0
-            if isinstance(exc, ContainerCommandError):
-                self.record_start_failure(record, exc, spec)
-            else:
-                with contextlib.suppress(Exception):
-                    self._release(record, spec)
+            with held:
+                if isinstance(exc, ContainerCommandError):
+                    self.record_start_failure(record, exc, spec)
+                else:
+                    with contextlib.suppress(Exception):
+                        self._release(record, spec)
             raise
+        held.close()
         try:
             fault_point("start.before_state")
             state.error = ""
@@ -819,29 +830,36 @@ class ContainerService:
         from . import launcher
 
         record = self.store.lookup(ref)
-        if record.state.running:
-            if not force:
-                verb = "paused" if record.state.status == "paused" else "running"
-                raise Conflict(
-                    f"cannot remove container \"/{record.name}\": container is {verb}: "
-                    "stop the container before removing or force remove")
-            if self._owned(record):
-                with contextlib.suppress(ContainerNotFound):
-                    supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signal.SIGKILL,
-                                                     "timeout": 0})
-            else:
-                _kill_and_wait(record.state.pid, record.state.pid_start_time)
-            fault_point("rm.after_kill")
-            if not self.store.exists(record.id):
-                return record  # --rm: the monitor removed it
-            record = self.store.lookup(record.id)
-        launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
-        networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
-        self.volumes.release(record, remove_anonymous=volumes)
-        fault_point("rm.before_record")
-        self.store.remove(record)
-        self._event(record, "destroy")
-        return record
+        for _attempt in range(_REMOVE_ATTEMPTS):
+            if record.state.running:
+                if not force:
+                    verb = "paused" if record.state.status == "paused" else "running"
+                    raise Conflict(
+                        f"cannot remove container \"/{record.name}\": container is {verb}: "
+                        "stop the container before removing or force remove")
+                if self._owned(record):
+                    with contextlib.suppress(ContainerNotFound):
+                        supervisor.request(self.config, {"op": "stop", "id": record.id,
+                                                         "signal": signal.SIGKILL, "timeout": 0})
+                else:
+                    _kill_and_wait(record.state.pid, record.state.pid_start_time)
+                fault_point("rm.after_kill")
+                if not self.store.exists(record.id):
+                    return record  # --rm: the monitor removed it
+            # Under the container's lock (never while asking the monitor, which may be waiting for it): a
+            # start that began meanwhile has its pid on disk, and is stopped first.
+            with self.store.holding(record):
+                record = self.store.load(record.id)
+                if record.state.running:
+                    continue
+                launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
+                networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
+                self.volumes.release(record, remove_anonymous=volumes)
+                fault_point("rm.before_record")
+                self.store.remove(record)
+            self._event(record, "destroy")
+            return record
+        raise Conflict(f"container {record.id} kept being started while it was being removed")
 
     def _runtime_spec_for_cleanup(self, record: ContainerRecord):
         try:
