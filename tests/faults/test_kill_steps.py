@@ -73,6 +73,35 @@ def test_kill_monitor_while_stopping(fcli: FaultCli, fault_row):
     check_next_run(fcli, "web", port)
 
 
+def test_kill_cli_while_stopping(fcli: FaultCli, fault_row):
+    fault_row("kill -9 CLI", "stop: stop.before_request", "ps -a, stop (same), run")
+    port = free_port()
+    cid = fcli("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", fcli.image, *HTTPD,
+               check=True).stdout.strip()
+    stop = fcli("stop", "-t", "1", "web", fault="stop.before_request")
+    assert fcli.fired() and stop.returncode == -9
+    docs = check_truth(fcli)
+    assert docs["web"]["State"]["Running"]  # the stop never reached the monitor: still up, and says so
+    fcli("stop", "-t", "1", "web", check=True)
+    assert check_truth(fcli)["web"]["State"]["Status"] == "exited"
+    assert not cgroups_of(cid) and cid not in allocations(fcli)
+    check_next_run(fcli, "web", port)
+
+
+def test_kill_monitor_during_rm_force(fcli: FaultCli, fault_row):
+    """rm -f of a supervised container asks the monitor to SIGKILL it; the monitor dies right after."""
+    fault_row("kill -9 monitor", "rm -f: stop.after_signal", "rm -f (same), ps -a, run")
+    port = free_port()
+    cid = fcli("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", fcli.image, *HTTPD,
+               fault="stop.after_signal").stdout.strip()
+    rm = fcli("rm", "-f", "web")
+    assert fcli.fired()
+    assert rm.returncode == 0, rm.stderr
+    assert "web" not in check_truth(fcli)
+    check_no_leftovers(fcli, cid)
+    check_next_run(fcli, "web", port)
+
+
 @pytest.mark.parametrize("step", ["exit.before_release", "exit.before_state"])
 def test_kill_monitor_while_recording_an_exit(fcli: FaultCli, fault_row, step: str):
     fault_row("kill -9 monitor", f"container exit: {step}", "ps -a, start, rm")

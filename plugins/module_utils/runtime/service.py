@@ -425,6 +425,7 @@ class ContainerService:
         if timeout is None:
             timeout = record.config.stop_timeout if record.config.stop_timeout is not None else 10
         self._event(record, "kill", signal=signum)
+        fault_point("stop.before_request")
         reply = None
         if self._owned(record):
             reply = supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signum,
