@@ -851,7 +851,9 @@ class ContainerService:
             # start that began meanwhile has its pid on disk, and is stopped first.
             with self.store.holding(record):
                 record = self.store.load(record.id)
-                if record.state.running:
+                # A live process started meanwhile: stop it first. One whose exit its monitor failed to record
+                # (the state still says running) is gone: remove it.
+                if record.state.running and process_alive(record.state.pid, record.state.pid_start_time):
                     continue
                 launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
                 networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
