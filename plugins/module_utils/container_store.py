@@ -15,14 +15,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import fcntl
 import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from . import refs
 from .errors import Conflict, ContainerNotFound, EngineError, InvalidArgument
+from .faults import fault_point
 from .fsutil import atomic_write_json, ensure_dir, locked, make_dir, read_json
 from .runtime.hostconfig import HostConfig, Mount, RestartPolicy, Ulimit
 
@@ -156,6 +159,22 @@ class ContainerStore:
         """Serialises commands that settle one container's state (reconciliation); dies with its holder."""
         return locked(os.path.join(record.directory, ".settle.lock"))
 
+    @contextlib.contextmanager
+    def holding(self, record: ContainerRecord) -> Iterator[None]:
+        """The container's lock, held by a start from its claim until its pid is written and by `rm` while it
+        removes, so neither sees the other half done; ContainerNotFound once the record is gone."""
+        try:
+            fd = os.open(os.path.join(record.directory, ".settle.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise ContainerNotFound(f"No such container: {record.id}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not self.exists(record.id):  # removed (renamed away) while we waited
+                raise ContainerNotFound(f"No such container: {record.id}")
+            yield
+        finally:
+            os.close(fd)
+
     # -- creation and removal --------------------------------------------------------------------------
     def create(self, config: ContainerConfig) -> ContainerRecord:
         """Reserve the name and write the record; Docker's conflict error if the name is taken."""
@@ -200,6 +219,14 @@ class ContainerStore:
         delete with ``delete_removed`` (the monitor answers its client first); returns that path.
         """
         with self._lock():
+            # Rename first so a crash mid-delete never leaves a half record that looks valid, nor a record
+            # whose name is no longer reserved (a name whose owner's directory is gone is free).
+            doomed = os.path.join(self.directory, f".removing-{record.id}")
+            try:
+                os.rename(record.directory, doomed)
+            except FileNotFoundError:
+                return None
+            fault_point("rm.after_rename")
             names = self._read_names()
             # Every name still pointing at it (a damaged record may not know its own name).
             stale = [name for name, owner in names.items() if owner == record.id]
@@ -207,12 +234,7 @@ class ContainerStore:
                 for name in stale:
                     del names[name]
                 atomic_write_json(self._names_path(), names)
-            # Rename first so a crash mid-delete never leaves a half record that looks valid.
-            doomed = os.path.join(self.directory, f".removing-{record.id}")
-            try:
-                os.rename(record.directory, doomed)
-            except FileNotFoundError:
-                return None
+            fault_point("rm.after_names")
         if defer_delete:
             return doomed
         shutil.rmtree(doomed, ignore_errors=True)

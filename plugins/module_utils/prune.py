@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import Conflict, ContainerNotFound, EngineError, InvalidArgument
+from .faults import fault_point
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -83,6 +84,7 @@ def prune_containers(engine: Engine, filters: list[str] | None = None) -> Contai
         else:
             report.deleted.append(record.id)
             report.reclaimed += size
+            fault_point("prune.after_remove")
     engine.events.record("container", "prune", "", {"reclaimed": report.reclaimed})
     return report
 

@@ -19,6 +19,7 @@ import stat
 import termios
 from collections.abc import Callable, Sequence
 
+from ..faults import fault_point
 from ..linux import binds, capabilities, libc, mounts, namespaces, rootfs
 from .spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, ContainerSpec, ProcessSpec
 
@@ -174,6 +175,7 @@ def mount_rootfs(ctx: InitContext) -> None:
                  readonly_rootfs=s.readonly_rootfs, shm_size=s.shm_size, cwd=_cwd(s),
                  privileged=s.privileged, devices=s.devices, init_binary=INIT_BINARY if s.init else None,
                  cgroup_mounts=s.cgroup is not None)
+    fault_point("init.after_mount")
 
 
 def restrict_capabilities(ctx: InitContext) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import errors
 from ..container_store import ContainerRecord, process_start_time
+from ..faults import fault_point
 from ..fsutil import ensure_dir
 from . import protocol
 
@@ -452,6 +453,11 @@ class Monitor:
                 sup.restart_at = time.monotonic()  # `start` on a restarting container: now
                 client.reply({"ok": True, "pid": 0})
                 return
+            if sup is None and not request.get("attach"):
+                # Started by a monitor that died (a retried request): it runs, as asked; `start` of a running
+                # container is a no-op (Docker). Its output has no reader any more (docs/supervision.md).
+                client.reply({"ok": True, "pid": record.state.pid})
+                return
             raise errors.Conflict(f"container {record.id} is already running")
         sup = Supervised(self, record)
         attach = bool(request.get("attach"))
@@ -573,6 +579,7 @@ class Monitor:
         signum = int(request.get("signal") or signal.SIGTERM)
         with contextlib.suppress(ProcessLookupError):
             os.kill(sup.process.pid, signum)
+        fault_point("stop.after_signal")
         if timeout is not None and timeout >= 0:
             sup.kill_deadline = time.monotonic() + float(timeout)
         sup.stoppers.append(client)

@@ -30,6 +30,7 @@ from ..errors import (
     InvalidArgument,
     PortConflict,
 )
+from ..faults import fault_point
 from ..timefmt import utc_now_rfc3339
 from . import supervisor
 from .hostconfig import HostConfig, check_host_config
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 # State.ExitCode of a container whose start failed before its process ran (Docker's exitUnknown); the
 # command itself exits 125.
 START_FAILED = 128
+# `rm -f` stops, then removes under the container's lock; a start racing it between the two makes it stop again.
+_REMOVE_ATTEMPTS = 5
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -140,13 +143,17 @@ class ContainerService:
             stop_signal=options.stop_signal or image_config.get("StopSignal") or "",
             stop_timeout=options.stop_timeout,
         )
+        fault_point("create.before_record")
         record = self.store.create(config)
         try:
+            fault_point("create.after_record")
             self.volumes.prepare_mounts(record, image_config)  # -v/--mount/--tmpfs + image VOLUMEs
+            _write_etc_files(record)
         except BaseException:
+            with contextlib.suppress(Exception):  # what prepare_mounts took (volume references)
+                self.volumes.release(record, remove_anonymous=True)
             self.store.remove(record)
             raise
-        _write_etc_files(record)
         self._event(record, "create")
         return record
 
@@ -219,9 +226,11 @@ class ContainerService:
             progress: Progress | None = None) -> tuple[ContainerRecord, AttachSession | None]:
         """`docker run`: create, then start detached or attached (the caller pumps the session)."""
         record = self.create(options, progress=progress)
+        fault_point("run.after_create")
         try:
             if detach:
                 supervisor.request(self.config, {"op": "start", "id": record.id})
+                fault_point("run.after_start")
                 return record, None
             return record, self.start_attached(record, stdin=stdin)
         except PortConflict:
@@ -245,39 +254,87 @@ class ContainerService:
             self.record_start_failure(record, exc, exit_code=START_FAILED)
             raise
         spec.process.terminal = record.config.tty
+        state = record.state
+        previous = state.status
+        # Until the pid is on disk, `rm` must wait: it would take the container for one that is not running.
+        held = contextlib.ExitStack()
+        held.enter_context(self.store.holding(record))
+        # On disk before anything is taken: if the caller (the monitor) dies from here on, the next command
+        # sees a dead owner holding resources and releases them (reconciliation).
+        state.monitor_pid, state.monitor_start_time = monitor
+        state.resources_held = True
+        try:
+            self.store.save_state(record)
+        except BaseException:
+            held.close()
+            raise
+
+        def started(pid: int) -> None:
+            # A parent hook: the pid is on disk before the container may run, so a monitor killed after
+            # this leaves a container the next command can see, stop and remove (never an unknown orphan).
+            state.status, state.pid, state.pid_start_time = "running", pid, process_start_time(pid)
+            self.store.save_state(record)
+
         try:
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
+            fault_point("start.after_network")
             try:
                 if attachment.join_netns:  # --network container: (runtime/networking.py)
                     spec.join_netns_pid, spec.join_netns_start_time = attachment.join_netns
                     spec.hostname = attachment.hostname or spec.hostname
+                hooks = [attachment.connect, started]
                 if record.config.tty:  # its terminal is the process's console (stdio ignored)
-                    process = launcher.start_in_terminal(spec, size=size, parent_hooks=[attachment.connect])
+                    process = launcher.start_in_terminal(spec, size=size, parent_hooks=hooks)
                 else:
-                    process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr,
-                                             parent_hooks=[attachment.connect])
+                    process = launcher.start(spec, stdin=stdin, stdout=stdout, stderr=stderr, parent_hooks=hooks)
             except BaseException:
                 attachment.close()
                 networking.release(record)
                 raise
             process.listeners = attachment.listeners  # the monitor relays them (IPv6 host addresses)
-        except ContainerCommandError as exc:
-            self.record_start_failure(record, exc, spec)
+        except BaseException as exc:
+            state.status, state.pid, state.pid_start_time = previous, 0, 0
+            with held:
+                if isinstance(exc, ContainerCommandError):
+                    self.record_start_failure(record, exc, spec)
+                else:
+                    with contextlib.suppress(Exception):
+                        self._release(record, spec)
             raise
-        state = record.state
-        state.status, state.pid, state.error = "running", process.pid, ""
-        state.pid_start_time = process_start_time(process.pid)
-        state.started_at = utc_now_rfc3339()
-        state.monitor_pid, state.monitor_start_time = monitor
-        state.manually_stopped = False
-        state.oom_killed = False
-        state.resources_held = True
-        state.network_settings = dict(attachment.network_settings or {})
-        self.store.save_state(record)
+        held.close()
+        try:
+            fault_point("start.before_state")
+            state.error = ""
+            state.started_at = utc_now_rfc3339()
+            state.manually_stopped = False
+            state.oom_killed = False
+            state.network_settings = dict(attachment.network_settings or {})
+            self.store.save_state(record)
+        except BaseException:
+            # Running but not recorded (a full disk): it must not outlive the failed start unknown.
+            self._abandon(record, spec, process, previous)
+            raise
         self._event(record, "start")
         self.volumes.record_mount_events(record, "mount")
+        fault_point("start.after_state")
         return process, spec
+
+    def _abandon(self, record: ContainerRecord, spec, process, previous: str) -> None:
+        from . import launcher
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        with contextlib.suppress(EngineError):
+            launcher.wait(process)
+        for listener in process.listeners:
+            listener.sock.close()
+        if getattr(process, "console", None) is not None:
+            os.close(process.console)
+        state = record.state
+        state.status, state.pid, state.pid_start_time = previous, 0, 0
+        with contextlib.suppress(Exception):
+            self._release(record, spec)
 
     def record_start_failure(self, record: ContainerRecord, exc: Exception, spec=None,
                              exit_code: int | None = None) -> None:
@@ -302,7 +359,9 @@ class ContainerService:
         state.finished_at = utc_now_rfc3339()
         # Released before the one state write: a crash in between leaves resources_held set, and the
         # next command releases again (idempotent).
+        fault_point("exit.before_release")
         self._release(record, spec, save=False)
+        fault_point("exit.before_state")
         self.store.save_state(record)
         if oom_killed:
             self._event(record, "oom")
@@ -377,6 +436,7 @@ class ContainerService:
         if timeout is None:
             timeout = record.config.stop_timeout if record.config.stop_timeout is not None else 10
         self._event(record, "kill", signal=signum)
+        fault_point("stop.before_request")
         reply = None
         if self._owned(record):
             reply = supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signum,
@@ -783,29 +843,40 @@ class ContainerService:
         from . import launcher
 
         record = self.store.lookup(ref)
-        if record.state.running:
-            if not force:
-                verb = "paused" if record.state.status == "paused" else "running"
-                raise Conflict(
-                    f"cannot remove container \"/{record.name}\": container is {verb}: "
-                    "stop the container before removing or force remove")
-            if self._owned(record):
-                with contextlib.suppress(ContainerNotFound):
-                    supervisor.request(self.config, {"op": "stop", "id": record.id, "signal": signal.SIGKILL,
-                                                     "timeout": 0})
-            else:
-                _kill_and_wait(record.state.pid, record.state.pid_start_time)
-            if not self.store.exists(record.id):
-                return record  # --rm: the monitor removed it
-            record = self.store.lookup(record.id)
-        launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
-        networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
-        # A damaged mounts file must not keep the record: its volumes' refs are ignored once it is gone.
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            self.volumes.release(record, remove_anonymous=volumes)
-        self.store.remove(record)
-        self._event(record, "destroy")
-        return record
+        for _attempt in range(_REMOVE_ATTEMPTS):
+            if record.state.running:
+                if not force:
+                    verb = "paused" if record.state.status == "paused" else "running"
+                    raise Conflict(
+                        f"cannot remove container \"/{record.name}\": container is {verb}: "
+                        "stop the container before removing or force remove")
+                if self._owned(record):
+                    with contextlib.suppress(ContainerNotFound):
+                        supervisor.request(self.config, {"op": "stop", "id": record.id,
+                                                         "signal": signal.SIGKILL, "timeout": 0})
+                else:
+                    _kill_and_wait(record.state.pid, record.state.pid_start_time)
+                fault_point("rm.after_kill")
+                if not self.store.exists(record.id):
+                    return record  # --rm: the monitor removed it
+            # Under the container's lock (never while asking the monitor, which may be waiting for it): a
+            # start that began meanwhile has its pid on disk, and is stopped first.
+            with self.store.holding(record):
+                record = self.store.load(record.id)
+                # A live process started meanwhile: stop it first. One whose exit its monitor failed to record
+                # (the state still says running) is gone: remove it.
+                if record.state.running and process_alive(record.state.pid, record.state.pid_start_time):
+                    continue
+                launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
+                networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
+                # A damaged mounts file must not keep the record: its volumes' refs are ignored once it is gone.
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    self.volumes.release(record, remove_anonymous=volumes)
+                fault_point("rm.before_record")
+                self.store.remove(record)
+            self._event(record, "destroy")
+            return record
+        raise Conflict(f"container {record.id} kept being started while it was being removed")
 
     def _runtime_spec_for_cleanup(self, record: ContainerRecord):
         try:
@@ -830,6 +901,7 @@ def _write_etc_files(record: ContainerRecord) -> None:
     """The files every container starts with; networking rewrites hosts/resolv.conf for its modes."""
     from ..network.etcfiles import HOSTS_BASE, read_text, resolv_conf_content
 
+    fault_point("create.etc_files")
     directory = record.directory
     with open(os.path.join(directory, "hostname"), "w") as f:
         f.write(record.config.hostname + "\n")
