@@ -41,8 +41,8 @@ def loose_root(path: str) -> str:
 
 def state_dirs(root: str) -> list[str]:
     """Every directory of the layout that exists, down to the per-container and per-volume ones."""
-    top = [root, *(os.path.join(root, d) for d in ("images", "containers", "volumes", "network", "events",
-                                                 "run", "lib"))]
+    names = ("images", "containers", "volumes", "network", "events", "run", "lib")
+    top = [root, *(os.path.join(root, d) for d in names)]
     images = [os.path.join(root, "images", d) for d in ("blobs", "layers", "tmp")]
     below = glob.glob(os.path.join(root, "containers", "?" * 64)) + glob.glob(os.path.join(root, "volumes", "*"))
     return [d for d in top + images + below if os.path.isdir(d)]
@@ -235,4 +235,3 @@ def test_a_container_still_runs_as_a_non_root_user_from_root_only_state(cli, oci
     lines = proc.stdout.splitlines()
     assert lines[0] == "65534" and lines[1] == "/bin/busybox" and lines[2].startswith("drwxr-xr-x")
     assert mode(engine_root) == 0o700
-
