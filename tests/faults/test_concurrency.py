@@ -93,7 +93,7 @@ def test_parallel_pulls_of_one_image(fcli: FaultCli, fault_row, oci_builder):
                                    [[File(f"layer{i}.bin", os.urandom(200_000))] for i in range(3)], {})
     layers_dir = os.path.join(fcli.root, "images", "layers")
     before = {e for e in os.listdir(layers_dir) if os.path.isdir(os.path.join(layers_dir, e))}
-    pulls = parallel(fcli, [["pull", "-q", ref] for _ in range(6)])
+    pulls = parallel(fcli, [["pull", "-q", ref] for _attempt in range(6)])
     assert [p.returncode for p in pulls] == [0] * 6, [p.stderr for p in pulls if p.returncode]
     images = fcli("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", check=True).stdout
     assert len([line for line in images.splitlines() if "faults/parallel" in line]) == 1, images

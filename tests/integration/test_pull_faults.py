@@ -212,7 +212,7 @@ def test_enospc_while_unpacking(engine_root, oci_builder, registry, tmp_path):
         base_id = pull(store, parse_reference(server.ref("enospc/base")), config).id
         with pytest.raises(EngineError, match="no space left") as info:
             pull(store, parse_reference(server.ref("enospc/big")), config)
-        assert type(info.value) is EngineError  # a typed engine error, not a raw OSError
+        assert info.type is EngineError  # a typed engine error, not a raw OSError
         assert store.lookup(server.ref("enospc/base")).id == base_id
         assert store_leftovers(store.root) == []  # the half-unpacked layer went with its work dir
         assert not store.has_layer(big.images[0].diff_ids[0])
