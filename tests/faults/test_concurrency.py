@@ -66,7 +66,7 @@ def test_twenty_parallel_detached_runs(fcli: FaultCli, fault_row):
 def test_ten_parallel_runs_of_one_name(fcli: FaultCli, fault_row):
     fault_row("concurrency", "10 x run -d --name x -p 127.0.0.1::80", "ps -a, records, cgroups, veths")
     runs = parallel(fcli, [["run", "-d", "--name", "same", "-p", "127.0.0.1::80", fcli.image, *HTTPD]
-                           for _ in range(10)])
+                           for _attempt in range(10)])
     winners = [r for r in runs if r.returncode == 0]
     assert len(winners) == 1, [(r.returncode, r.stderr) for r in runs]
     winner = winners[0].stdout.strip()
