@@ -99,7 +99,7 @@ def engine_id(root: str) -> str:
     existing = _read(path)
     if existing:
         return existing
-    ensure_dir(root, 0o711)
+    ensure_dir(root)  # root-only (STATE_DIR_MODE), as EnginePaths.secure makes it
     new_id = "-".join(secrets.token_hex(2).upper() for _i in range(12))
     # Write it aside, then link it into place: the file appears complete or not at all, and only once.
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -142,7 +142,7 @@ def engine_info(engine: Engine) -> dict[str, Any]:
         if record.state.status in counts:
             counts[record.state.status] += 1
     root = engine.config.root
-    ensure_dir(root, 0o711)
+    ensure_dir(root)  # root-only (STATE_DIR_MODE), as EnginePaths.secure makes it
     backing = filesystem_of(root, mounts)
     limits = _limit_support(layout)
     ip_forward = _read("/proc/sys/net/ipv4/ip_forward") == "1"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .errors import Conflict, ContainerNotFound, EngineError, InvalidArgument
 from .faults import fault_point
+from .fsutil import ensure_dir
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -112,7 +113,7 @@ class SystemPruneReport:
 
 @contextlib.contextmanager
 def prune_lock(engine: Engine) -> Iterator[None]:
-    os.makedirs(engine.config.root, mode=0o711, exist_ok=True)
+    ensure_dir(engine.config.root)
     fd = os.open(os.path.join(engine.config.root, "prune.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:

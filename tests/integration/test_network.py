@@ -263,6 +263,27 @@ def test_a_network_given_at_run_is_removable_once_the_container_is_disconnected(
     net_cli("network", "rm", "front", check=True)  # Docker: the endpoint is gone, nothing uses it
 
 
+def test_a_container_whose_network_was_removed_still_stops_and_is_removed(net_cli: NetCli):
+    # Running, disconnected from the network it was run with, which is then removed: its exit and its rm
+    # must not need that network (they raised "network front not found" and left the container behind).
+    net_cli("network", "create", "front", check=True)
+    net_cli.start("--name", "fc", "--network", "front", net_cli.image, "sleep", "60")
+    net_cli("network", "disconnect", "front", "fc", check=True)
+    net_cli("network", "rm", "front", check=True)
+    net_cli("stop", "-t", "1", "fc", check=True)
+    state = net_cli.inspect("fc")["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 137, state
+    net_cli("rm", "fc", check=True)
+    # Created (never started) on a network that is then removed: start refuses as Docker does, rm -f removes.
+    net_cli("network", "create", "gone", check=True)
+    net_cli("create", "--name", "gc", "--network", "gone", net_cli.image, "true", check=True)
+    net_cli("network", "rm", "gone", check=True)
+    refused = net_cli("start", "gc")
+    assert refused.returncode != 0 and "network gone not found" in refused.stderr, refused.stderr
+    net_cli("rm", "-f", "gc", check=True)
+    assert net_cli("ps", "-aq").stdout.strip() == ""
+
+
 def test_twenty_concurrent_runs_get_distinct_addresses_and_ports(net_cli: NetCli):
     def run(i: int) -> str:
         return net_cli.start("--name", f"c{i}", "-p", "0:80", net_cli.image, "sleep", "60")

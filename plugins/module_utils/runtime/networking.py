@@ -179,3 +179,20 @@ def networking_for(network_mode: str, config: EngineConfig, events: EventJournal
     service = NetworkService(config, events)
     service.check_network(network_mode)
     return service
+
+
+def release_networking(record: ContainerRecord, config: EngineConfig, events: EventJournal | None) -> None:
+    """``release`` for exit, rm and reconciliation: never refused because the container's network is gone.
+
+    A network that only stopped containers name may be removed (Docker too); what such a container still holds
+    in the network state (nothing, or entries of a crash) is dropped by the bridge service all the same.
+    """
+    from ..errors import NetworkNotFound
+
+    try:
+        networking = networking_for(record.config.host_config.network_mode, config, events)
+    except NetworkNotFound:
+        from ..network.service import NetworkService
+
+        networking = NetworkService(config, events)
+    networking.release(record)

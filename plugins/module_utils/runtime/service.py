@@ -34,7 +34,13 @@ from ..faults import fault_point
 from ..timefmt import utc_now_rfc3339
 from . import supervisor
 from .hostconfig import HostConfig, check_host_config
-from .networking import ContainerNetworking, LocalNetworking, check_container_mode, networking_for
+from .networking import (
+    ContainerNetworking,
+    LocalNetworking,
+    check_container_mode,
+    networking_for,
+    release_networking,
+)
 from .volumes import VolumeService
 
 if TYPE_CHECKING:
@@ -377,7 +383,7 @@ class ContainerService:
         """Give back network, cgroup and leftover mounts; idempotent."""
         from . import launcher
 
-        networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
+        release_networking(record, self.config, self.events)
         launcher.cleanup(spec or self._runtime_spec_for_cleanup(record))
         if record.state.resources_held:
             record.state.resources_held = False
@@ -868,7 +874,7 @@ class ContainerService:
                 if record.state.running and process_alive(record.state.pid, record.state.pid_start_time):
                     continue
                 launcher.cleanup(self._runtime_spec_for_cleanup(record), remove_layers=True)
-                networking_for(record.config.host_config.network_mode, self.config, self.events).release(record)
+                release_networking(record, self.config, self.events)
                 # A damaged mounts file must not keep the record: its volumes' refs are ignored once it is gone.
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     self.volumes.release(record, remove_anonymous=volumes)
