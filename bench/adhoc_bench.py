@@ -110,22 +110,31 @@ def registry_answers(host: str) -> bool:
         return False
 
 
-def docker_side_by_side(registry: str, runs: int, tmp: str, python: str) -> float | None:
+def docker_side_by_side(registry: str, runs: int, tmp: str) -> float | None:
+    """community.docker.docker_container re-run against the Docker peer; its modules run with a Python of their
+    own that has `requests` and `docker` (tests/fixtures/community_docker.py), the same Python version."""
     if not shutil.which("docker"):
-        print("community.docker.docker_container: not installed (no docker CLI)")
-        return None
-    listed = subprocess.run([os.path.join(VENV_BIN, "ansible-galaxy"), "collection", "list", "community.docker"],
-                            cwd=REPO, env=ansible_env(tmp), capture_output=True, text=True, check=False)
-    if "community.docker" not in listed.stdout:
-        print("community.docker.docker_container: not installed (no community.docker collection)")
+        print("community.docker.docker_container: not measured (no docker CLI)")
         return None
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
-        print("community.docker.docker_container: not installed (no Docker daemon answers)")
+        print("community.docker.docker_container: not measured (no Docker daemon answers; DOCKER_HOST?)")
         return None
-    image = f"{registry}/library/busybox:latest"
-    args = f'name={NAME} image={image} command="sleep 1d"'
+    from tests.fixtures.community_docker import PeerUnavailable, ensure
+
     try:
-        median, low = median_runs("community.docker.docker_container", args, ansible_env(tmp), python, runs)
+        collections, python = ensure()
+    except PeerUnavailable as exc:
+        print(f"community.docker.docker_container: not installed ({exc})")
+        return None
+    paths = os.pathsep.join([os.path.join(REPO, ".collections"), collections])
+    env = ansible_env(tmp, ANSIBLE_COLLECTIONS_PATH=paths)
+    version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                             text=True, check=False).stdout.strip()
+    print(f"community.docker: {collections}; its modules' python {python} ({version})")
+    image = f"{registry}/library/busybox:latest"
+    args = f'name={NAME} image={image} command="sleep 1d" network_mode=none'
+    try:
+        median, low = median_runs("community.docker.docker_container", args, env, python, runs)
     finally:
         subprocess.run(["docker", "rm", "-f", NAME], capture_output=True, check=False)
     print(f"{'docker_container re-run (wall)':36s} median {median:6.3f} s  (min {low:.3f})")
@@ -168,7 +177,7 @@ def main() -> None:
         print(f"{'  pycontainer beyond that floor':36s} median {(inside - floor) * 1000:6.1f} ms")
         print(f"{'  payload process (python + module)':36s} median {process * 1000:6.1f} ms")
         print(f"{'  python start-up alone':36s} median {bare * 1000:6.1f} ms")
-        docker = docker_side_by_side(host, opts.runs, tmp, opts.python)
+        docker = docker_side_by_side(host, opts.runs, tmp)
         if docker:
             print(f"{'ratio pycontainer / docker_container':36s} {median / docker:6.2f}x (target <= 0.9x)")
         else:

@@ -8,12 +8,13 @@ parsed content changes, so a hand-formatted file is not churned.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import InvalidArgument
+from .errors import Conflict, InvalidArgument
 
 
 @dataclass
@@ -73,9 +74,30 @@ def validate(data: dict[str, Any], path: str) -> None:
     normalized = _validated({k.replace("-", "_"): v for k, v in data.items()}, path)
     EngineLog("", normalized.get("log_level", "info"), normalized.get("log_format", "text"))
     LogConfig.parse(normalized.get("log_driver", "json-file"), normalized.get("log_opts", {}))
+    subnet = normalized.get("bridge_subnet")
+    if subnet:
+        try:
+            ipaddress.IPv4Network(subnet, strict=False)
+        except ValueError:
+            raise InvalidArgument(
+                f"engine config file {path}: bridge_subnet {subnet!r} is not an IPv4 subnet") from None
     parent = normalized.get("cgroup_parent")
     if parent is not None and (not parent.strip("/") or ".." in parent.split("/")):
         raise InvalidArgument(f"engine config file {path}: cgroup_parent {parent!r} is not a cgroup path")
+
+
+def check_claims(data: dict[str, Any], changed_keys: list[str], root: str | None, path: str) -> None:
+    """A bridge name, table or subnet this change sets that another engine root on this host already uses is a
+    Conflict now, when the config is written, rather than at the first container's create. Only changed keys:
+    a value already in the file was checked when it was written (and create checks every use again)."""
+    from .config import DEFAULT_ROOT, ROOT_ENV
+    from .network.claims import configured_conflict
+
+    normalized = {k.replace("-", "_"): v for k, v in data.items()}
+    root = root or os.environ.get(ROOT_ENV) or normalized.get("root") or DEFAULT_ROOT
+    conflict = configured_conflict(root, {k: v for k, v in normalized.items() if k in changed_keys})
+    if conflict:
+        raise Conflict(f"engine config file {path}: {conflict}; engine root {os.path.realpath(root)} cannot use it")
 
 
 def log_summary(data: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +119,7 @@ def manage_config(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     path = params.get("config") or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
     mode = int(str(params.get("mode") or "0644"), 8)
     change = merge(path, params.get("settings") or {})
+    check_claims(change.after, change.changed_keys, params.get("root"), path)
     mode_changed = change.exists and (os.stat(path).st_mode & 0o7777) != mode
     actions = []
     if change.changed:

@@ -14,6 +14,9 @@ description:
   - The merged file is checked with the engine's own rules before it is written (known keys, value types, the
     container log driver and its options, log level and format), so a bad value fails the task and leaves the
     file as it was.
+  - A V(bridge_name), V(nft_table) or V(bridge_subnet) that another engine root on the host already uses (its
+    claims in C(/run/pycontainer/subnets.json)) fails the task too, naming that root, instead of failing at the
+    first container's create.
   - The file is rewritten only when its content changes (formatting alone is no change).
 extends_documentation_fragment:
   - pycontainer.engine.engine
@@ -25,7 +28,8 @@ options:
         C(/etc/pycontainer/engine.json).
   root:
     description:
-      - Engine root used to compute the returned RV(engine_config); nothing is written there.
+      - Engine root used to compute the returned RV(engine_config) and to check the host-wide claims of
+        other roots; nothing is written there.
   settings:
     description:
       - Keys to set, with underscores (V(log_driver)) or Docker's dashes (V(log-driver)); the file keeps one

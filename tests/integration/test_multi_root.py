@@ -158,6 +158,35 @@ def test_configured_name_or_subnet_of_another_root_is_refused_at_create(roots: R
     assert thief("ps", "-aq").stdout.split() == []
 
 
+@pytest.mark.parametrize("setting", ["bridge_subnet", "bridge_name", "nft_table"])
+def test_config_module_refuses_another_roots_name_or_subnet_when_the_config_is_written(
+        roots: Roots, setting: str, tmp_path):
+    """The conflict is a clear error at config time: pycontainer_config (what the host role runs) fails, names
+    the owner, and leaves the file as it was; a free value is written."""
+    from tests.integration.test_ansible import adhoc
+
+    owner = roots.new()
+    owner.start("--name", "holder", owner.image, "sleep", "60")
+    doc = _bridge_doc(owner)
+    used = {"bridge_subnet": doc["IPAM"]["Config"][0]["Subnet"],
+            "bridge_name": doc["Options"]["com.docker.network.bridge.name"],
+            "nft_table": roots.names(owner)[1]}[setting]
+    config = tmp_path / "team.json"
+    config.write_text('{"log_level": "info"}\n')
+    root = tmp_path / "team-root"
+    settings = json.dumps({setting: used})
+    rc, result = adhoc("pycontainer.engine.pycontainer_config",
+                       f"config={config} root={root} settings='{settings}'")
+    assert rc != 0 and not result["changed"], result
+    assert f"{setting} {used} is used by engine root {os.path.realpath(owner.root)}" in result["msg"], result
+    assert config.read_text() == '{"log_level": "info"}\n'
+    free = {"bridge_subnet": "10.254.77.0/24", "bridge_name": "pyc-team", "nft_table": "pycontainer_team"}[setting]
+    rc, result = adhoc("pycontainer.engine.pycontainer_config",
+                       f"config={config} root={root} settings='{json.dumps({setting: free})}'")
+    assert rc == 0 and result["changed"], result
+    assert json.loads(config.read_text())[setting] == free
+
+
 def test_user_networks_of_two_roots_get_different_subnets(roots: Roots):
     first, second = roots.new(), roots.new()
     net1 = first.json("network", "inspect", first("network", "create", "apps", check=True).stdout.strip())[0]

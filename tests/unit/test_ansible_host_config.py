@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils import ansible_cgroup as cg
@@ -167,3 +168,36 @@ def test_bad_parent_names(tmp_path, name):
 def test_the_engines_default_parent_is_refused():
     with pytest.raises(InvalidArgument, match="engine's own default parent"):
         cg.manage_cgroup({"name": "pycontainer"}, check_mode=True)
+
+
+def test_config_with_a_bad_bridge_subnet_is_refused_and_not_written(tmp_path):
+    path = write(tmp_path / "engine.json", {"log_level": "info"})
+    with pytest.raises(InvalidArgument, match=r"bridge_subnet 'ten\.0/8' is not an IPv4 subnet"):
+        manage_config({"config": path, "settings": {"bridge_subnet": "ten.0/8"}}, check_mode=False)
+    assert json.loads((tmp_path / "engine.json").read_text()) == {"log_level": "info"}
+
+
+def test_config_claimed_by_another_root_is_a_conflict_in_check_mode_too(tmp_path, monkeypatch):
+    from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict
+    from ansible_collections.pycontainer.engine.plugins.module_utils.network import claims
+
+    other = tmp_path / "other-root"
+    other.mkdir()
+    monkeypatch.setattr(claims, "CLAIMS_DIR", str(tmp_path / "claims"))
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "subnets.json").write_text(json.dumps({"roots": {str(other): {
+        "bridge": "teambr", "table": "team", "subnets": {"10.77.0.0/24": "teambr"}}}}))
+    path = write(tmp_path / "engine.json", {})
+    mine = str(tmp_path / "my-root")
+    for settings, message in (({"bridge_name": "teambr"}, "bridge_name teambr is used by engine root"),
+                              ({"nft_table": "team"}, "nft_table team is used by engine root"),
+                              ({"bridge_subnet": "10.77.0.0/16"}, "bridge_subnet 10.77.0.0/16 is used by")):
+        for check_mode in (True, False):
+            with pytest.raises(Conflict, match=re.escape(message)):
+                manage_config({"config": path, "root": mine, "settings": settings}, check_mode=check_mode)
+    assert json.loads((tmp_path / "engine.json").read_text()) == {}
+    # The owner itself may write its own names; free values pass.
+    assert manage_config({"config": path, "root": str(other), "settings": {"bridge_name": "teambr"}},
+                         check_mode=True)["changed"]
+    assert manage_config({"config": path, "root": mine, "settings": {"bridge_subnet": "10.78.0.0/24"}},
+                         check_mode=False)["changed"]

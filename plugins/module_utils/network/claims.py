@@ -99,6 +99,27 @@ class HostClaims:
         return nets
 
 
+def configured_conflict(root: str, settings: dict, directory: str | None = None) -> str | None:
+    """What another root already claims among the bridge name, nftables table and subnet a config file sets
+    (``settings``: the file's normalized keys), as an error text; None when nothing collides. The config-time
+    face of the check every allocation repeats under the lock (values left to their defaults derive from the
+    root's path and are checked there)."""
+    root = os.path.realpath(root)
+    with HostClaims.open(directory or CLAIMS_DIR) as claims:
+        bridge, table, subnet = (settings.get(k) or "" for k in ("bridge_name", "nft_table", "bridge_subnet"))
+        owner = claims.bridge_owner(root, bridge) if bridge else None
+        if owner:
+            return f"bridge_name {bridge} is used by engine root {owner.root}"
+        owner = claims.table_owner(root, table) if table else None
+        if owner:
+            return f"nft_table {table} is used by engine root {owner.root} (bridge {owner.bridge})"
+        if subnet:
+            taken = claims.subnet_owner(root, ipaddress.ip_network(subnet, strict=False))
+            if taken:
+                return f"bridge_subnet {subnet} is used by engine root {taken[0].root} (bridge {taken[0].bridge})"
+    return None
+
+
 def host_networks(exclude_bridges: set[str]) -> list[ipaddress.IPv4Network]:
     """Subnets of the host's addresses and routes (pyroute2), except those on ``exclude_bridges`` (ours)."""
     from .netlink import Netlink
