@@ -11,7 +11,7 @@ import pytest
 
 from tests.faults.helpers import FaultCli, remove_everything
 from tests.integration.conftest import no_leaks  # noqa: F401  # pylint: disable=unused-import
-from tests.integration.helpers import write_engine_config
+from tests.integration.helpers import free_second_octets, write_engine_config
 
 _ROWS: list[tuple[str, tuple[str, str, str]]] = []   # (test node id, (fault, step, next command))
 _OUTCOMES: dict[str, str] = {}
@@ -28,7 +28,7 @@ def fcli(engine_root, registry, busybox_image, tmp_path):
     """The CLI on a fresh root with its own bridge, /24 and nftables table: a simulated reboot may delete them
     without touching another engine's (other roots on the host share the defaults)."""
     tag = secrets.token_hex(3)
-    prefix = f"10.{secrets.randbelow(60) + 180}.{secrets.randbelow(250)}"
+    prefix = f"10.{free_second_octets(180, 240, span=1)}.{secrets.randbelow(250)}"
     config = write_engine_config(str(tmp_path / "engine.json"), registry.host, bridge_name=f"pcf{tag}",
                                  bridge_subnet=f"{prefix}.0/24", network_pool=f"10.{prefix.split('.')[1]}.0.0/16",
                                  nft_table=f"pcf_{tag}")

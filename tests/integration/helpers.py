@@ -77,3 +77,23 @@ def run_module_examples(module: str, cli: Cli, tmp_path, replace: dict[str, str]
     playbook.write_text(yaml.safe_dump(play))
     return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), str(playbook), *extra], cwd=REPO,
                           env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+
+
+def free_second_octets(low: int, high: int, span: int = 2) -> int:
+    """A random ``s`` in [low, high) such that 10.s.0.0/16 … 10.(s+span-1).0.0/16 overlap nothing another engine
+    root on this host claims (the demo's default root holds 10.99.0.0/16 while its `web` runs; the molecule
+    scenario's root keeps its claim while its directory exists): a test's own subnets never collide with them."""
+    import ipaddress
+    import secrets
+
+    try:
+        with open("/run/pycontainer/subnets.json") as f:
+            roots = json.load(f).get("roots", {})
+    except (OSError, ValueError):
+        roots = {}
+    claimed = [ipaddress.ip_network(cidr, strict=False) for claim in roots.values() if isinstance(claim, dict)
+               for cidr in (claim.get("subnets") or {})]
+    claimed.append(ipaddress.ip_network("10.99.0.0/16"))  # the default root's, claimed or not yet
+    free = [s for s in range(low, high)
+            if not any(ipaddress.ip_network(f"10.{s + i}.0.0/16").overlaps(c) for i in range(span) for c in claimed)]
+    return secrets.choice(free)

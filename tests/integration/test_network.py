@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.helpers import Cli, write_engine_config
+from tests.integration.helpers import Cli, free_second_octets, write_engine_config
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +104,7 @@ def host_address() -> str:
 @pytest.fixture
 def net_cli(engine_root, registry, busybox_image, tmp_path):
     tag = secrets.token_hex(3)
-    second, third = secrets.randbelow(200) + 20, secrets.randbelow(250)
+    second, third = free_second_octets(20, 220), secrets.randbelow(250)
     prefix = f"10.{second}.{third}"
     config = write_engine_config(
         str(tmp_path / "engine.json"), registry.host, bridge_name=f"pct{tag}", bridge_subnet=f"{prefix}.0/24",
