@@ -105,18 +105,26 @@ def configured_conflict(root: str, settings: dict, directory: str | None = None)
     face of the check every allocation repeats under the lock (values left to their defaults derive from the
     root's path and are checked there)."""
     root = os.path.realpath(root)
-    with HostClaims.open(directory or CLAIMS_DIR) as claims:
-        bridge, table, subnet = (settings.get(k) or "" for k in ("bridge_name", "nft_table", "bridge_subnet"))
-        owner = claims.bridge_owner(root, bridge) if bridge else None
-        if owner:
-            return f"bridge_name {bridge} is used by engine root {owner.root}"
-        owner = claims.table_owner(root, table) if table else None
-        if owner:
-            return f"nft_table {table} is used by engine root {owner.root} (bridge {owner.bridge})"
-        if subnet:
-            taken = claims.subnet_owner(root, ipaddress.ip_network(subnet, strict=False))
-            if taken:
-                return f"bridge_subnet {subnet} is used by engine root {taken[0].root} (bridge {taken[0].bridge})"
+    bridge, table, subnet = (settings.get(k) or "" for k in ("bridge_name", "nft_table", "bridge_subnet"))
+    if not (bridge or table or subnet):
+        return None
+    try:
+        with HostClaims.open(directory or CLAIMS_DIR) as claims:
+            return _conflict(claims, root, bridge, table, subnet)
+    except PermissionError:
+        return None  # not root (a config written for later): create checks again under the lock
+
+
+def _conflict(claims: HostClaims, root: str, bridge: str, table: str, subnet: str) -> str | None:
+    owner = claims.bridge_owner(root, bridge) if bridge else None
+    if owner:
+        return f"bridge_name {bridge} is used by engine root {owner.root}"
+    owner = claims.table_owner(root, table) if table else None
+    if owner:
+        return f"nft_table {table} is used by engine root {owner.root} (bridge {owner.bridge})"
+    taken = claims.subnet_owner(root, ipaddress.ip_network(subnet, strict=False)) if subnet else None
+    if taken:
+        return f"bridge_subnet {subnet} is used by engine root {taken[0].root} (bridge {taken[0].bridge})"
     return None
 
 
