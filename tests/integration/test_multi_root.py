@@ -129,14 +129,20 @@ def bridge_ports_of(bridge: str) -> list[str]:
     return os.listdir(f"/sys/class/net/{bridge}/brif")
 
 
-@pytest.mark.parametrize("setting", ["bridge_subnet", "bridge_name", "nft_table"])
-def test_configured_name_or_subnet_of_another_root_is_refused_at_create(roots: Roots, setting: str):
+def _owner_holding(roots: Roots, setting: str) -> tuple[NetCli, dict, str]:
+    """A root with a running container, its default network's record, and the value of ``setting`` it claims."""
     owner = roots.new()
     owner.start("--name", "holder", owner.image, "sleep", "60")
     doc = _bridge_doc(owner)
     used = {"bridge_subnet": doc["IPAM"]["Config"][0]["Subnet"],
             "bridge_name": doc["Options"]["com.docker.network.bridge.name"],
             "nft_table": roots.names(owner)[1]}[setting]
+    return owner, doc, used
+
+
+@pytest.mark.parametrize("setting", ["bridge_subnet", "bridge_name", "nft_table"])
+def test_configured_name_or_subnet_of_another_root_is_refused_at_create(roots: Roots, setting: str):
+    owner, doc, used = _owner_holding(roots, setting)
     links_before = links()
     thief = roots.new(**{setting: used})
     proc = thief("create", "--name", "stolen", thief.image, "true")
@@ -161,16 +167,11 @@ def test_configured_name_or_subnet_of_another_root_is_refused_at_create(roots: R
 @pytest.mark.parametrize("setting", ["bridge_subnet", "bridge_name", "nft_table"])
 def test_config_module_refuses_another_roots_name_or_subnet_when_the_config_is_written(
         roots: Roots, setting: str, tmp_path):
-    """The conflict is a clear error at config time: pycontainer_config (what the host role runs) fails, names
-    the owner, and leaves the file as it was; a free value is written."""
+    """The conflict is a clear error at config time: pycontainer_config fails, names the owner, and leaves the
+    file as it was; a free value is written."""
     from tests.integration.test_ansible import adhoc
 
-    owner = roots.new()
-    owner.start("--name", "holder", owner.image, "sleep", "60")
-    doc = _bridge_doc(owner)
-    used = {"bridge_subnet": doc["IPAM"]["Config"][0]["Subnet"],
-            "bridge_name": doc["Options"]["com.docker.network.bridge.name"],
-            "nft_table": roots.names(owner)[1]}[setting]
+    owner, _doc, used = _owner_holding(roots, setting)
     config = tmp_path / "team.json"
     config.write_text('{"log_level": "info"}\n')
     root = tmp_path / "team-root"
