@@ -64,7 +64,7 @@ def monitor_pids(root: str) -> list[int]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if any(b"runtime.monitor import main" in a for a in argv) and root.encode() in argv:
+        if any(b"supervision.monitor import main" in a for a in argv) and root.encode() in argv:
             found.append(int(entry))
     return found
 

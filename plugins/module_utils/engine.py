@@ -1,6 +1,6 @@
 """The engine API: the one entry point the CLI and the Ansible modules both call.
 
-``Engine.images`` (image/service.py) and ``Engine.containers`` (runtime/service.py) hold the operations;
+``Engine.images`` (image/service.py) and ``Engine.containers`` (container/service.py) hold the operations;
 ``Engine.events`` is the journal every action records to. Below them: ``image/`` (references, registry,
 store, layers), ``container_store`` (records), ``runtime/`` (specs, launcher) over ``linux/`` (syscalls).
 Services are built on first use, so a command pays only for what it touches.
@@ -16,8 +16,8 @@ from .engine_log import EngineLog
 from .events import EventJournal
 
 if TYPE_CHECKING:
+    from .container.service import ContainerService
     from .image.service import ImageService
-    from .runtime.service import ContainerService
     from .runtime.volumes import VolumeService
 
 
@@ -54,7 +54,7 @@ class Engine:
     @property
     def containers(self) -> ContainerService:
         if self._containers is None:
-            from .runtime.service import ContainerService
+            from .container.service import ContainerService
 
             self._containers = ContainerService(self.config, self.images, self.events)
         return self._containers

@@ -121,11 +121,11 @@ from ansible.module_utils.basic import AnsibleModule
 # First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
 # pylint: disable-next=unused-import
 from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_network import manage_network
-from ansible_collections.pycontainer.engine.plugins.module_utils.module_glue import (
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
     engine_argument_spec,
     run_module,
 )
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.network import manage_network
 
 
 def main() -> None:

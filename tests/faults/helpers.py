@@ -91,7 +91,7 @@ def processes_of_root(root: str) -> list[int]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
-            if any(b"runtime.monitor import main" in a for a in argv) and root.encode() in argv:
+            if any(b"supervision.monitor import main" in a for a in argv) and root.encode() in argv:
                 found.append(int(entry))
                 continue
             if os.readlink(f"/proc/{entry}/root").startswith(root):
@@ -109,7 +109,7 @@ def monitor_pids(root: str) -> list[int]:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if any(b"runtime.monitor import main" in a for a in argv) and root.encode() in argv:
+        if any(b"supervision.monitor import main" in a for a in argv) and root.encode() in argv:
             found.append(int(entry))
     return found
 

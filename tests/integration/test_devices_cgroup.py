@@ -17,7 +17,7 @@ import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.linux import cgroups, libc
 from ansible_collections.pycontainer.engine.plugins.module_utils.linux.cgroups import detect
 from ansible_collections.pycontainer.engine.plugins.module_utils.linux.cgroups.v2 import V2Backend
-from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.hostconfig import HostConfig
+from ansible_collections.pycontainer.engine.plugins.module_utils.records.hostconfig import HostConfig
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.isolation import devices_for
 
 UNIFIED, _V1 = detect.read_layout()

@@ -7,8 +7,8 @@ import os
 import subprocess
 
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
-from ansible_collections.pycontainer.engine.plugins.module_utils.disk_usage import measure
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
+from ansible_collections.pycontainer.engine.plugins.module_utils.system.disk_usage import measure
 from ansible_collections.pycontainer.engine.plugins.module_utils.timefmt import human_size
 
 from tests.fixtures.images import Dir, File

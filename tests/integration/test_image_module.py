@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible_image import ensure_image
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.image import ensure_image
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import ImageNotFound
 

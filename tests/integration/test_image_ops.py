@@ -10,13 +10,13 @@ import subprocess
 import sys
 
 import pytest
-from ansible_collections.pycontainer.engine.plugins.module_utils.container_store import (
+from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
+from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict, ImageNotFound, InvalidArgument
+from ansible_collections.pycontainer.engine.plugins.module_utils.records.containers import (
     ContainerConfig,
     ContainerStore,
     new_container_id,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
-from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict, ImageNotFound, InvalidArgument
 
 from tests.fixtures.images import Dir, File, Hardlink, Whiteout, build_tar
 

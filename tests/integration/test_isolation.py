@@ -11,8 +11,8 @@ import threading
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import CommandNotFound, InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.linux import cgroups
+from ansible_collections.pycontainer.engine.plugins.module_utils.records.hostconfig import HostConfig, Ulimit
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime import launcher
-from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.hostconfig import HostConfig, Ulimit
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.isolation import apply_host_config
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.spec import ProcessSpec
 

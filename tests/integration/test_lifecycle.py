@@ -50,7 +50,7 @@ def monitor_pid(cli: Cli) -> int:
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if any(b"runtime.monitor import main" in a for a in argv) and cli.root.encode() in argv:
+            if any(b"supervision.monitor import main" in a for a in argv) and cli.root.encode() in argv:
                 return int(entry)
     return 0
 

@@ -8,7 +8,7 @@ import subprocess
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.events import EventJournal
-from ansible_collections.pycontainer.engine.plugins.module_utils.prune import prune_lock
+from ansible_collections.pycontainer.engine.plugins.module_utils.system.prune import prune_lock
 from ansible_collections.pycontainer.engine.plugins.module_utils.timefmt import human_size
 
 from tests.fixtures.images import File

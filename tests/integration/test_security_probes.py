@@ -16,10 +16,10 @@ import threading
 import uuid
 
 import pytest
+from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import CreateOptions
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.linux import cgroups
-from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.hostconfig import HostConfig
-from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.service import CreateOptions
+from ansible_collections.pycontainer.engine.plugins.module_utils.records.hostconfig import HostConfig
 
 from tests.fixtures import docker_peer as peer
 
@@ -103,7 +103,7 @@ def run_in_container(engine: Engine, image: str, argv: list[str], env: list[str]
                 code = launcher.wait(process)
                 containers.record_exit(record, spec, code, oom_killed=process.oom_killed)
             else:
-                from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.service import Stdio
+                from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import Stdio
 
                 code = containers.start_attached(record, Stdio(stdin=None, stdout=w, stderr=w))
         finally:

@@ -3,12 +3,12 @@ import os
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import load_config
-from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
-from ansible_collections.pycontainer.engine.plugins.module_utils.network.etcfiles import resolv_conf_content
-from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.service import (
+from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import (
     merge_env,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.userdb import resolve_user
+from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
+from ansible_collections.pycontainer.engine.plugins.module_utils.network.etcfiles import resolv_conf_content
+from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.userdb import resolve_user
 
 
 def test_merge_env_overrides_by_key_and_adds_path():

@@ -10,17 +10,17 @@ import tempfile
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils import refs
-from ansible_collections.pycontainer.engine.plugins.module_utils.container_store import (
-    ContainerConfig,
-    ContainerStore,
-    check_usable,
-    new_container_id,
-)
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine_log import EngineLog, redact_command
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import (
     Conflict,
     ContainerNotFound,
     InvalidArgument,
+)
+from ansible_collections.pycontainer.engine.plugins.module_utils.records.containers import (
+    ContainerConfig,
+    ContainerStore,
+    check_usable,
+    new_container_id,
 )
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.volumes import (
     validate_name as validate_volume_name,

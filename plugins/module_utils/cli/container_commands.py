@@ -8,10 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..container.service import CreateOptions
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
-from ..runtime.hostconfig import HostConfig
-from ..runtime.service import CreateOptions
+from ..records.hostconfig import HostConfig
 from .common import err, out, print_inspect, progress
 from .network_commands import add_run_network_options, host_config_network_fields
 from .volume_commands import add_mount_options, mounts_from_args
@@ -73,7 +73,7 @@ def _create_options(args: argparse.Namespace, engine: Engine) -> CreateOptions:
 
 
 def _host_config(args: argparse.Namespace) -> HostConfig:
-    from ..runtime.hostconfig import RestartPolicy, Ulimit
+    from ..records.hostconfig import RestartPolicy, Ulimit
 
     restart_name, _sep, retries = (args.restart or "no").partition(":")
     try:
@@ -147,7 +147,7 @@ def cmd_run(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _attached(session, interactive: bool, detach_keys: str | None) -> int:
-    from ..runtime.attach import pump
+    from ..supervision.attach import pump
 
     try:
         code = pump(session, 0 if interactive else None, detach_keys=_detach_keys(detach_keys))
@@ -253,7 +253,7 @@ def cmd_attach(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_logs(engine: Engine, args: argparse.Namespace) -> int:
-    from ..runtime.attach import _write_all
+    from ..supervision.attach import _write_all
 
     entries = engine.containers.logs(args.container, follow=args.follow, tail=args.tail, since=args.since,
                                      until=args.until)
@@ -283,7 +283,7 @@ def cmd_exec(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_stats(engine: Engine, args: argparse.Namespace) -> int:
-    from ..views import STATS_COLUMNS
+    from ..system.views import STATS_COLUMNS
     from .output import render
 
     if args.no_stream:
@@ -297,8 +297,8 @@ def cmd_stats(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
-    from ..runtime.filters import filter_containers, parse_filters
-    from ..views import container_row, container_size
+    from ..container.filters import filter_containers, parse_filters
+    from ..system.views import container_row, container_size
 
     filters = parse_filters(args.filter)
     records = engine.containers.list(all=args.all or args.latest or args.last is not None or
@@ -334,9 +334,9 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_update(engine: Engine, args: argparse.Namespace) -> int:
-    """`docker update`: limits and restart policy of existing containers, in place (runtime/update.py)."""
-    from ..runtime.hostconfig import RestartPolicy
-    from ..runtime.update import UpdateOptions
+    """`docker update`: limits and restart policy of existing containers, in place (container/update.py)."""
+    from ..container.update import UpdateOptions
+    from ..records.hostconfig import RestartPolicy
 
     restart = None
     if args.restart is not None:
@@ -358,7 +358,7 @@ def cmd_update(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
     from ..errors import ContainerNotFound, ImageNotFound
-    from ..views import inspect_container, inspect_image
+    from ..system.views import inspect_container, inspect_image
 
     documents = []
     for name in args.names:

@@ -134,7 +134,7 @@ def _reference_matches(row: dict, pattern: str) -> bool:
 
 
 def cmd_images(engine: Engine, args: argparse.Namespace) -> int:
-    from ..views import image_rows
+    from ..system.views import image_rows
 
     filters = list(args.filter)
     if args.reference:
@@ -158,7 +158,7 @@ def cmd_images(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_image_inspect(engine: Engine, args: argparse.Namespace) -> int:
-    from ..views import inspect_image
+    from ..system.views import inspect_image
 
     return print_inspect([inspect_image(engine.images.inspect(name)) for name in args.names], args.format)
 
@@ -182,7 +182,7 @@ def cmd_tag(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_history(engine: Engine, args: argparse.Namespace) -> int:
-    from ..views import history_row
+    from ..system.views import history_row
 
     rows = [history_row(e, trunc=not args.no_trunc, human=args.human)
             for e in engine.images.history(args.image)]

@@ -152,7 +152,7 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_prune(engine: Engine, args: argparse.Namespace) -> int:
-    from ..prune import prune_networks
+    from ..system.prune import prune_networks
 
     if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one "
                                       "container."):

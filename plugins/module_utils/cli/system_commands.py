@@ -90,7 +90,7 @@ def cmd_version(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_info(engine: Engine, args: argparse.Namespace) -> int:
-    from ..facts import engine_info
+    from ..system.facts import engine_info
 
     info = engine_info(engine)
     if args.format == "json":
@@ -173,7 +173,7 @@ def df_rows(summary: dict[str, dict[str, int]]) -> list[dict[str, str]]:
 
 
 def cmd_df(engine: Engine, args: argparse.Namespace) -> int:
-    from ..disk_usage import measure
+    from ..system.disk_usage import measure
     from .output import render
 
     usage = measure(engine)
@@ -216,7 +216,7 @@ def render_df_verbose(usage) -> str:
 
 
 def cmd_container_prune(engine: Engine, args: argparse.Namespace) -> int:
-    from ..prune import prune_containers
+    from ..system.prune import prune_containers
     from ..timefmt import human_size
 
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
@@ -235,7 +235,7 @@ def _warn_failed(failed: dict[str, str]) -> None:
 
 
 def cmd_system_prune(engine: Engine, args: argparse.Namespace) -> int:
-    from ..prune import prune_system
+    from ..system.prune import prune_system
     from ..timefmt import human_size
 
     if not args.force:

@@ -57,7 +57,7 @@ def cmd_create(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_ls(engine: Engine, args: argparse.Namespace) -> int:
     from ..runtime.volumes import parse_filters
-    from ..views import volume_row
+    from ..system.views import volume_row
 
     records = engine.volumes.list(parse_filters(args.filter))
     if args.quiet:
@@ -71,7 +71,7 @@ def cmd_ls(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
     from ..errors import NotFound
-    from ..views import inspect_volume
+    from ..system.views import inspect_volume
     from .common import print_inspect
 
     documents, missing = [], []

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..errors import EngineError, IntegrityError, MissingLibrary, UnsupportedError
-from . import _safepath
+from ..linux import _safepath
 
 CHUNK = 1 << 20
 WHITEOUT_PREFIX = ".wh."

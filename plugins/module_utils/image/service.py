@@ -16,8 +16,8 @@ from ..errors import Conflict, ImageNotFound, InvalidArgument
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
-    from ..container_store import ContainerRecord
     from ..events import EventJournal
+    from ..records.containers import ContainerRecord
     from .archive import Loaded
     from .pull import LayerProgress, RemoteImage
     from .store import ImageRecord, ImageStore
@@ -175,7 +175,7 @@ class ImageService:
         return self.store.lookup(record.id)
 
     def containers_using(self, image_id: str) -> list[ContainerRecord]:
-        from ..container_store import ContainerStore
+        from ..records.containers import ContainerStore
 
         return [c for c in ContainerStore(self.config.paths.containers).list() if c.config.image == image_id]
 
@@ -288,7 +288,7 @@ class ImageService:
         return report
 
     def containers_using_any(self) -> list[ContainerRecord]:
-        from ..container_store import ContainerStore
+        from ..records.containers import ContainerStore
 
         return ContainerStore(self.config.paths.containers).list()
 

@@ -33,16 +33,16 @@ from typing import TYPE_CHECKING
 
 from ..errors import Conflict, EngineError, InvalidArgument, NetworkNotFound, NotFound, PortConflict, UnsupportedError
 from ..fsutil import atomic_write_json, ensure_dir, locked, read_json
-from ..runtime.networking import Attachment as _BaseAttachment
 from ..timefmt import utc_now_rfc3339
 from . import etcfiles
+from .attachment import Attachment as _BaseAttachment
 from .claims import CLAIMS_DIR
 from .ports import PublishedPort, split_port_key
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
-    from ..container_store import ContainerRecord
     from ..events import EventJournal
+    from ..records.containers import ContainerRecord
 
 DEFAULT_NETWORK = "bridge"
 PREDEFINED = ("bridge", "host", "none")
@@ -50,7 +50,7 @@ BRIDGE_OPTION = "com.docker.network.bridge.name"
 
 
 def _alive(holder: list[int] | None) -> bool:
-    from ..container_store import process_start_time
+    from ..records.containers import process_start_time
 
     if not holder:
         return False
@@ -59,7 +59,7 @@ def _alive(holder: list[int] | None) -> bool:
 
 
 def _holder(pid: int) -> list[int]:
-    from ..container_store import process_start_time
+    from ..records.containers import process_start_time
 
     return [pid, process_start_time(pid)]
 
@@ -845,7 +845,7 @@ class NetworkService:
 
     def _configured_users(self, doc: dict, state: dict) -> list[str]:
         """Running containers (per the container store) configured for this network and not disconnected."""
-        from ..container_store import ContainerStore
+        from ..records.containers import ContainerStore
 
         users = []
         for record in ContainerStore(self.config.paths.containers).list():

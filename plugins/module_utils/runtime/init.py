@@ -130,7 +130,7 @@ def setup_stdio(ctx: InitContext) -> None:
 
 
 def enter_network_namespace(ctx: InitContext) -> None:
-    # Before the go-ahead: the caller's network hooks (runtime/networking.py) wire this namespace up (veth,
+    # Before the go-ahead: the caller's network hooks (network/attachment.py) wire this namespace up (veth,
     # addresses, routes) while we wait. Every mode but "host" has its own, except "container:", which joins
     # the namespace of another container (the caller checked its pid; the namespace lives on with us).
     if ctx.netns_fd >= 0:

@@ -18,7 +18,7 @@ import stat
 
 from ..errors import InvalidArgument, UnsupportedError
 from ..linux.cgroups import DEFAULT_DEVICE_RULES, DEFAULT_PARENT, CgroupConfig, parse_device_rule
-from .hostconfig import HostConfig
+from ..records.hostconfig import HostConfig
 from .spec import DEFAULT_CAPABILITIES, ContainerSpec
 
 NAMESPACE_MODES = ("", "private", "host")

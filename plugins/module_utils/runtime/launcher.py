@@ -37,7 +37,7 @@ from . import init
 from .spec import ContainerSpec, ProcessSpec
 
 # "host" shares the host's network namespace; every other mode gets its own, unshared by the child before
-# the go-ahead so that parent hooks can wire it (bridge, user networks: runtime/networking.py).
+# the go-ahead so that parent hooks can wire it (bridge, user networks: network/attachment.py).
 NETWORK_MODES = ("none", "host")
 
 
@@ -145,7 +145,7 @@ def _start(spec: ContainerSpec, stdio: tuple[int | None, int, int], parent_hooks
 def _open_joined_netns(spec: ContainerSpec) -> int:
     """The network namespace of ``spec.join_netns_pid`` (--network container:), checked to belong to the
     process that was meant: the start time is compared after the open, so a reused pid cannot slip in."""
-    from ..container_store import process_start_time
+    from ..records.containers import process_start_time
 
     target = spec.network_mode.partition(":")[2][:12] or str(spec.join_netns_pid)
     try:

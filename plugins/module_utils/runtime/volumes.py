@@ -29,16 +29,16 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..disk_usage import tree_size
 from ..errors import Conflict, InvalidArgument, NotFound, UnsupportedError
 from ..event_filters import label_matches
 from ..fsutil import atomic_write_json, durable_rename, ensure_dir, locked, read_json
-from .hostconfig import Mount
+from ..records.hostconfig import Mount
+from ..system.disk_usage import tree_size
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
-    from ..container_store import ContainerRecord
     from ..events import EventJournal
+    from ..records.containers import ContainerRecord
     from .spec import MountSpec
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -321,7 +321,7 @@ class VolumeService:
 
     def usage(self) -> list[dict[str, Any]]:
         """`system df`'s volumes (Docker's shape): the inspect fields plus ``UsageData`` {Size, RefCount}."""
-        from ..views import inspect_volume
+        from ..system.views import inspect_volume
 
         return [{**inspect_volume(v),
                  "UsageData": {"Size": tree_size(v.mountpoint), "RefCount": len(self.users(v.name))}}

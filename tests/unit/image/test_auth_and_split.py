@@ -112,7 +112,7 @@ def test_tty_progress_redraws_in_place():
 
 def test_image_rows_for_digest_only_and_dangling():
     from ansible_collections.pycontainer.engine.plugins.module_utils.image.store import ImageRecord
-    from ansible_collections.pycontainer.engine.plugins.module_utils.views import history_row, image_rows
+    from ansible_collections.pycontainer.engine.plugins.module_utils.system.views import history_row, image_rows
 
     rec = ImageRecord(id="sha256:" + "a" * 64, repo_tags=[], repo_digests=["busybox@sha256:" + "b" * 64],
                       created="2024-01-01T00:00:00Z", size=1000, config={}, diff_ids=[])

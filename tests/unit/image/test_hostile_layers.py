@@ -13,8 +13,8 @@ import tarfile
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import EngineError
-from ansible_collections.pycontainer.engine.plugins.module_utils.image import _safepath
 from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers import unpack_layer
+from ansible_collections.pycontainer.engine.plugins.module_utils.linux import _safepath
 
 from tests.fixtures.images import Dir, File, Hardlink, Opaque, Symlink, TarEntry, Whiteout, build_tar
 

@@ -1,0 +1,736 @@
+"""The monitor: one process per engine root that is the parent of every container it starts.
+
+Why one shared process (see docs/supervision.md): a container's exit status is only visible to its parent,
+so something must stay its parent for its whole life; a Python process per container costs 3-5 MB of
+private memory, one shared process costs that once. The monitor starts on demand (``supervisor.py``
+spawns it, detached from whoever asked), starts containers itself (so it is their parent), copies their
+output to the log and to attached clients, records exits, applies restart policies and ``--rm``, and
+exits a moment after its last container.
+
+It is a single-threaded select loop. Requests are framed messages (``protocol.py``) on
+``<root>/run/monitor.sock``. State on disk is written only by the monitor while it owns a container
+(``ContainerState.monitor_pid``); commands write state only when no live monitor owns it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import struct
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from .. import errors
+from ..faults import fault_point
+from ..fsutil import ensure_dir
+from ..records.containers import ContainerRecord, process_start_time
+from . import protocol
+
+IDLE_LINGER = 1.0           # seconds the monitor waits, idle, before exiting (absorbs back-to-back runs)
+CLIENT_BUFFER_LIMIT = 16 << 20
+RESTART_BACKOFF_START = 0.1  # Docker's restart manager: 100 ms, doubling, at most a minute,
+RESTART_BACKOFF_MAX = 60.0   # back to 100 ms once a container has run for 10 s
+RESTART_RESET_AFTER = 10.0
+_ID_RE = re.compile(r"[0-9a-f]{64}")
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid the peer had when it connected (SO_PEERCRED: set by the kernel, not by the peer)."""
+    _pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return uid
+
+
+def check_request(request: Any) -> dict:
+    """A request the handlers may trust: a JSON object whose container ID, if any, is a full ID (it becomes
+    a path under the engine root, so nothing else may reach a handler: no prefix, no name, no ``..``)."""
+    if not isinstance(request, dict):
+        raise errors.InvalidArgument("monitor request must be a JSON object")
+    if "id" in request and not (isinstance(request["id"], str) and _ID_RE.fullmatch(request["id"])):
+        raise errors.InvalidArgument(f"invalid container ID in monitor request: {str(request['id'])[:80]!r}")
+    return request
+
+
+def should_restart(policy: str, max_retries: int, exit_code: int, restart_count: int,
+                   manually_stopped: bool) -> bool:
+    """Docker's restart manager decision after a container exited."""
+    if manually_stopped or policy in ("", "no"):
+        return False
+    if policy in ("always", "unless-stopped"):
+        return True
+    if policy == "on-failure":
+        return exit_code != 0 and (max_retries <= 0 or restart_count < max_retries)
+    return False
+
+
+class Client:
+    """One connection from a command."""
+
+    def __init__(self, monitor: Monitor, sock: socket.socket) -> None:
+        self.monitor = monitor
+        self.sock = sock
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.attached: Supervised | None = None
+        self.closing = False
+        sock.setblocking(False)
+
+    def send(self, data: bytes) -> None:
+        if self.sock.fileno() < 0:
+            return
+        if len(self.outbuf) > CLIENT_BUFFER_LIMIT:
+            self.close()  # a client that stopped reading must not hold up the container
+            return
+        self.outbuf += data
+        self.flush()
+
+    def reply(self, message: dict) -> None:
+        self.send(protocol.control(message))
+
+    def flush(self) -> None:
+        while self.outbuf:
+            try:
+                sent = self.sock.send(self.outbuf)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.close()
+                return
+            del self.outbuf[:sent]
+        if self.closing and not self.outbuf:
+            self.close()
+            return
+        self.monitor.watch(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbuf else 0),
+                           self.on_event)
+
+    def finish(self) -> None:
+        """Close once everything queued has been sent."""
+        self.closing = True
+        self.flush()
+
+    def on_event(self, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self.flush()
+        if mask & selectors.EVENT_READ and self.sock.fileno() >= 0:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            self.inbuf += data
+            for kind, payload in protocol.split_frames(self.inbuf):
+                self.monitor.handle_frame(self, kind, payload)
+
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.monitor.unwatch(self.sock)
+            self.sock.close()
+        self.monitor.clients.discard(self)
+        if self.attached is not None:
+            self.attached.detach_client(self)
+            self.attached = None
+
+
+class Supervised:
+    """A container the monitor started: its process, its stdio ends, its log, its clients."""
+
+    def __init__(self, monitor: Monitor, record: ContainerRecord) -> None:
+        self.monitor = monitor
+        self.id = record.id
+        self.record = record
+        self.process: Any = None
+        self.spec: Any = None
+        self.outputs: dict[int, str] = {}   # fd -> "stdout" | "stderr"
+        self.stdin_fd: int | None = None
+        self.stdin_buf = bytearray()
+        self.stdin_close_pending = False
+        self.stdin_once = False
+        self.tty_master: int | None = None
+        self.tty_size: tuple[int, int] | None = None  # the terminal's window, kept for a restart's new one
+        self.log: Any = None
+        self.clients: set[Client] = set()
+        self.waiters: list[Client] = []
+        self.stoppers: list[Client] = []
+        self.kill_deadline: float | None = None
+        self.restart_at: float | None = None
+        self.backoff = RESTART_BACKOFF_START
+        self.started_mono = 0.0
+        self.relay: Any = None  # ports published on IPv6 host addresses (network/relay.py)
+
+    # -- I/O --
+    def on_output(self, fd: int, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE and fd == self.stdin_fd:
+            self.flush_stdin()
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # EIO: the terminal's last slave end closed
+        if not data:
+            self.close_output(fd)
+            return
+        self.deliver(self.outputs[fd], data)
+
+    def deliver(self, stream: str, data: bytes) -> None:
+        if self.log is not None:
+            self.log.write(stream, data)
+        frame = protocol.frame(protocol.STDOUT if stream == "stdout" else protocol.STDERR, data)
+        for client in list(self.clients):
+            client.send(frame)
+
+    def close_output(self, fd: int) -> None:
+        if fd in self.outputs:
+            del self.outputs[fd]
+            if fd == self.tty_master:
+                self.monitor.unwatch_fd(fd)
+                self.tty_master = None
+                if self.stdin_fd == fd:
+                    self.stdin_fd = None
+            else:
+                self.monitor.unwatch_fd(fd)
+            os.close(fd)
+
+    def drain(self) -> None:
+        """Read what the exited container left in its pipes (its other processes are gone with it)."""
+        for fd in list(self.outputs):
+            os.set_blocking(fd, False)
+            while True:
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                self.deliver(self.outputs[fd], data)
+            self.close_output(fd)
+        if self.stdin_fd is not None:
+            with contextlib.suppress(OSError):
+                self.monitor.unwatch_fd(self.stdin_fd)
+                os.close(self.stdin_fd)
+            self.stdin_fd = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def write_stdin(self, data: bytes) -> None:
+        if self.stdin_fd is None:
+            return
+        self.stdin_buf += data
+        self.flush_stdin()
+
+    def flush_stdin(self) -> None:
+        fd = self.stdin_fd
+        if fd is None:
+            return
+        while self.stdin_buf:
+            try:
+                written = os.write(fd, self.stdin_buf)
+            except BlockingIOError:
+                break
+            except OSError:
+                self.stdin_buf.clear()
+                break
+            del self.stdin_buf[:written]
+        if not self.stdin_buf and self.stdin_close_pending:
+            self.close_stdin()
+            return
+        self.monitor.watch_fd(fd, self._stdin_mask(), self.on_output)
+
+    def _stdin_mask(self) -> int:
+        mask = selectors.EVENT_WRITE if self.stdin_buf else 0
+        if self.stdin_fd is not None and self.stdin_fd in self.outputs:
+            mask |= selectors.EVENT_READ  # the terminal master carries both directions
+        return mask
+
+    def close_stdin(self) -> None:
+        if self.stdin_fd is None:
+            return
+        if self.stdin_buf:
+            self.stdin_close_pending = True
+            return
+        if self.stdin_fd == self.tty_master:
+            self.write_stdin(b"\x04")  # a terminal has no half-close: send EOF (VEOF) as a keyboard would
+            return
+        self.monitor.unwatch_fd(self.stdin_fd)
+        os.close(self.stdin_fd)
+        self.stdin_fd = None
+
+    def resize(self, rows: int, cols: int) -> None:
+        if self.tty_master is None:
+            return
+        self.tty_size = (rows, cols)
+        import struct
+        import termios
+
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self.tty_master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def attach_client(self, client: Client) -> None:
+        self.clients.add(client)
+        client.attached = self
+
+    def detach_client(self, client: Client) -> None:
+        self.clients.discard(client)
+        if client in self.waiters:
+            self.waiters.remove(client)
+        if self.stdin_once and not self.clients:
+            self.close_stdin()  # Docker's StdinOnce: `run -i` closes stdin when its client goes
+
+
+class Monitor:
+    def __init__(self, engine: Any, listener: socket.socket) -> None:
+        self.engine = engine
+        self.service = engine.containers
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        self.containers: dict[str, Supervised] = {}
+        self.clients: set[Client] = set()
+        self.idle_since: float | None = time.monotonic()
+        self.me = (os.getpid(), process_start_time(os.getpid()))
+        listener.setblocking(False)
+        self.selector.register(listener, selectors.EVENT_READ, self.on_accept)
+        self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.selector.register(self.wake_r, selectors.EVENT_READ, self.on_wakeup)
+
+    # -- selector helpers --
+    def watch(self, sock: socket.socket, mask: int, callback: Callable[[int], None]) -> None:
+        self.watch_fd(sock.fileno(), mask, callback)
+
+    def unwatch(self, sock: socket.socket) -> None:
+        self.unwatch_fd(sock.fileno())
+
+    def watch_fd(self, fd: int, mask: int, callback) -> None:
+        if mask == 0:
+            self.unwatch_fd(fd)
+            return
+        data = callback
+        try:
+            key = self.selector.get_key(fd)
+        except KeyError:
+            self.selector.register(fd, mask, data)
+            return
+        if key.events != mask or key.data != data:
+            self.selector.modify(fd, mask, data)
+
+    def unwatch_fd(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+
+    # -- loop --
+    def run(self) -> None:
+        while True:
+            timeout = self._next_timeout()
+            for key, mask in self.selector.select(timeout):
+                callback = key.data
+                if callback == self.on_accept or callback == self.on_wakeup:
+                    callback()
+                elif isinstance(getattr(callback, "__self__", None), Supervised):
+                    callback(key.fd, mask)
+                else:
+                    callback(mask)
+            self.reap()
+            self.run_timers()
+            if self.containers or self.clients:
+                self.idle_since = None
+            elif self.idle_since is None:
+                self.idle_since = time.monotonic()
+            elif time.monotonic() - self.idle_since >= IDLE_LINGER:
+                return
+
+    def _next_timeout(self) -> float:
+        deadlines = [t for s in self.containers.values() for t in (s.kill_deadline, s.restart_at) if t]
+        if self.idle_since is not None:
+            deadlines.append(self.idle_since + IDLE_LINGER)
+        if not deadlines:
+            return 5.0
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def on_accept(self) -> None:
+        while True:
+            try:
+                sock, _addr = self.listener.accept()
+            except BlockingIOError:
+                return
+            client = Client(self, sock)
+            self.clients.add(client)
+            # Only root may drive the monitor: run/ is 0700, but a process that kept CAP_DAC_OVERRIDE under
+            # another uid still reaches the socket. Such a peer gets one error and is hung up on.
+            try:
+                uid = peer_uid(sock)
+            except OSError:
+                uid = -1
+            if uid != 0:
+                client.reply(error_reply(errors.EngineError(
+                    f"permission denied: the container monitor serves root only (peer uid {uid})")))
+                client.finish()
+                continue
+            self.watch(sock, selectors.EVENT_READ, client.on_event)
+
+    def on_wakeup(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.wake_r, 512):
+                pass
+
+    def reap(self) -> None:
+        from ..runtime import launcher
+
+        for sup in list(self.containers.values()):
+            if sup.process is None:
+                continue
+            try:
+                code = launcher.poll(sup.process)
+            except ChildProcessError:
+                code = 255
+            if code is not None:
+                self.exited(sup, code)
+
+    def run_timers(self) -> None:
+        now = time.monotonic()
+        for sup in list(self.containers.values()):
+            if sup.kill_deadline is not None and now >= sup.kill_deadline:
+                sup.kill_deadline = None
+                if sup.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(sup.process.pid, signal.SIGKILL)
+            if sup.restart_at is not None and now >= sup.restart_at:
+                sup.restart_at = None
+                self.restart_by_policy(sup)
+
+    # -- requests --
+    def handle_frame(self, client: Client, kind: bytes, payload: bytes) -> None:
+        if client.closing:  # refused, or done: nothing it sends now is acted on
+            return
+        sup = client.attached
+        if kind == protocol.STDIN:
+            if sup is not None:
+                sup.write_stdin(payload)
+            return
+        if kind == protocol.CLOSE_STDIN:
+            if sup is not None:
+                sup.close_stdin()
+            return
+        if kind != protocol.CONTROL:
+            return
+        try:
+            request = check_request(json.loads(payload))
+            handler = getattr(self, "op_" + str(request.get("op")), None)
+            if handler is None:
+                raise errors.InvalidArgument(f"unknown monitor request {request.get('op')!r}")
+            handler(client, request)
+        except errors.EngineError as exc:
+            client.reply(error_reply(exc))
+        except Exception as exc:
+            traceback.print_exc()
+            client.reply(error_reply(errors.EngineError(f"monitor: {type(exc).__name__}: {exc}")))
+
+    def op_ping(self, client: Client, request: dict) -> None:
+        client.reply({"ok": True, "pid": os.getpid()})
+
+    def op_start(self, client: Client, request: dict) -> None:
+        record = self.service.store.load(request["id"])
+        sup = self.containers.get(record.id)
+        if sup is not None or record.state.running:
+            if record.state.status == "restarting" and sup is not None:
+                sup.restart_at = time.monotonic()  # `start` on a restarting container: now
+                client.reply({"ok": True, "pid": 0})
+                return
+            if sup is None and not request.get("attach"):
+                # Started by a monitor that died (a retried request): it runs, as asked; `start` of a running
+                # container is a no-op (Docker). Its output has no reader any more (docs/supervision.md).
+                client.reply({"ok": True, "pid": record.state.pid})
+                return
+            raise errors.Conflict(f"container {record.id} is already running")
+        sup = Supervised(self, record)
+        attach = bool(request.get("attach"))
+        if attach:
+            sup.attach_client(client)
+            sup.stdin_once = bool(request.get("stdin_once"))
+        if request.get("size"):  # the attached caller's window: the terminal has it before the process runs
+            sup.tty_size = (int(request["size"][0]), int(request["size"][1]))
+        self.containers[record.id] = sup
+        try:
+            pid = self.launch(sup)
+        except BaseException:
+            del self.containers[record.id]
+            client.attached = None
+            raise
+        client.reply({"ok": True, "pid": pid})
+
+    def launch(self, sup: Supervised) -> int:
+        from ..runtime.logs import JsonFileWriter, LogConfig, log_path
+
+        record = sup.record
+        config = record.config
+        child_fds: list[int] = []
+        try:
+            if config.tty:
+                # The container opens its terminal itself, in its own devpts (a host pty's slave is a node
+                # its /dev/pts cannot name): service.launch hands back the master as process.console.
+                stdio: tuple[int | None, int, int] = (None, -1, -1)
+            else:
+                out_r, out_w = os.pipe2(os.O_CLOEXEC)
+                err_r, err_w = os.pipe2(os.O_CLOEXEC)
+                child_fds += [out_w, err_w]
+                sup.outputs[out_r] = "stdout"
+                sup.outputs[err_r] = "stderr"
+                stdin = None
+                if config.open_stdin:
+                    in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                    child_fds.append(in_r)
+                    sup.stdin_fd = in_w
+                    stdin = in_r
+                    os.set_blocking(in_w, False)
+                stdio = (stdin, out_w, err_w)
+            log_config = LogConfig.parse(config.host_config.log_driver, config.host_config.log_options)
+            if log_config.driver == "json-file":
+                sup.log = JsonFileWriter(log_path(record.directory, record.id), log_config)
+            sup.process, sup.spec = self.service.launch(record, *stdio, monitor=self.me, size=sup.tty_size)
+            if config.tty:
+                master = sup.process.console
+                sup.tty_master = master
+                sup.outputs[master] = "stdout"
+                os.set_blocking(master, False)
+                # Docker: with -t the terminal is stdin too (input reaches it only with -i).
+                if config.open_stdin:
+                    sup.stdin_fd = master
+        except BaseException:
+            for fd in {*sup.outputs, sup.stdin_fd} - {None}:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            sup.outputs.clear()
+            sup.stdin_fd = sup.tty_master = None
+            if sup.log is not None:
+                sup.log.close()
+                sup.log = None
+            raise
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        sup.started_mono = time.monotonic()
+        if sup.process.listeners:
+            from ..network.relay import Relay
+
+            sup.relay = Relay(self, sup.process.listeners)
+            sup.process.listeners = []
+        for fd in sup.outputs:
+            self.watch_fd(fd, selectors.EVENT_READ, sup.on_output)
+        return sup.process.pid
+
+    def op_attach(self, client: Client, request: dict) -> None:
+        sup = self._supervised(request["id"], "attach to")
+        if sup.process is None:
+            raise errors.Conflict("You cannot attach to a stopped container, start it first")
+        sup.attach_client(client)
+        client.reply({"ok": True, "pid": sup.process.pid, "tty": sup.record.config.tty})
+
+    def op_resize(self, client: Client, request: dict) -> None:
+        sup = client.attached or self.containers.get(request.get("id", ""))
+        if sup is not None:
+            sup.resize(int(request["rows"]), int(request["cols"]))
+
+    def op_kill(self, client: Client, request: dict) -> None:
+        sup = client.attached if client.attached and "id" not in request else self._supervised(request["id"],
+                                                                                               "kill")
+        signum = int(request.get("signal", signal.SIGKILL))
+        if sup.process is None:
+            raise errors.Conflict(f"Cannot kill container: {sup.id}: Container {sup.id} is not running")
+        if request.get("manual", True):
+            self._mark_stopped(sup)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sup.process.pid, signum)
+        if client.attached is not sup:
+            client.reply({"ok": True})
+
+    def op_stop(self, client: Client, request: dict) -> None:
+        sup = self.containers.get(request["id"])
+        if sup is None:
+            client.reply({"ok": True, "was_running": False})
+            return
+        self._mark_stopped(sup)
+        if sup.process is None:  # waiting to be restarted: just don't
+            sup.restart_at = None
+            self.service.record_stopped_while_restarting(sup.record)
+            del self.containers[sup.id]
+            client.reply({"ok": True, "was_running": False})
+            return
+        if sup.record.state.status == "paused":
+            with contextlib.suppress(errors.EngineError):
+                self.service.set_paused(sup.record, False)
+        timeout = request.get("timeout")
+        signum = int(request.get("signal") or signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sup.process.pid, signum)
+        fault_point("stop.after_signal")
+        if timeout is not None and timeout >= 0:
+            sup.kill_deadline = time.monotonic() + float(timeout)
+        sup.stoppers.append(client)
+
+    def op_wait(self, client: Client, request: dict) -> None:
+        sup = self.containers.get(request["id"])
+        if sup is None or sup.process is None:
+            record = self.service.store.load(request["id"])
+            client.reply({"ok": True, "exit_code": record.state.exit_code})
+            return
+        sup.waiters.append(client)
+
+    def op_pause(self, client: Client, request: dict) -> None:
+        sup = self._supervised(request["id"], "pause")
+        self.service.set_paused(sup.record, bool(request.get("pause", True)))
+        client.reply({"ok": True})
+
+    def _supervised(self, container_id: str, verb: str) -> Supervised:
+        sup = self.containers.get(container_id)
+        if sup is None:
+            raise errors.Conflict(f"Container {container_id} is not running")
+        return sup
+
+    def _mark_stopped(self, sup: Supervised) -> None:
+        if not sup.record.state.manually_stopped:
+            sup.record.state.manually_stopped = True
+            self.service.store.save_state(sup.record)
+
+    # -- exits --
+    def exited(self, sup: Supervised, exit_code: int) -> None:
+        sup.drain()
+        if sup.relay is not None:  # before the ports are released: a restart binds them again
+            sup.relay.close()
+            sup.relay = None
+        sup.kill_deadline = None
+        record, spec = sup.record, sup.spec
+        oom_killed = bool(getattr(sup.process, "oom_killed", False))
+        sup.process = None
+        ran_for = time.monotonic() - sup.started_mono
+        with contextlib.suppress(errors.ContainerNotFound):  # `update` may have changed it since the start
+            record.config.host_config.restart_policy = self.service.store.load(sup.id).config.host_config.restart_policy
+        policy = record.config.host_config.restart_policy
+        restart = should_restart(policy.name, policy.maximum_retry_count, exit_code, record.state.restart_count,
+                                 record.state.manually_stopped)
+        try:
+            self.service.record_exit(record, spec, exit_code, restarting=restart, oom_killed=oom_killed)
+        except Exception:
+            traceback.print_exc()
+        for client in sup.stoppers:
+            client.reply({"ok": True, "was_running": True})
+        for client in sup.waiters:
+            client.reply({"ok": True, "exit_code": exit_code})
+        if restart:
+            sup.backoff = RESTART_BACKOFF_START if ran_for >= RESTART_RESET_AFTER else sup.backoff
+            sup.restart_at = time.monotonic() + sup.backoff
+            sup.backoff = min(sup.backoff * 2, RESTART_BACKOFF_MAX)
+            sup.stoppers, sup.waiters = [], []
+            for client in list(sup.clients):
+                client.send(protocol.control({"exit": exit_code}))
+                client.finish()
+                sup.detach_client(client)
+            return
+        del self.containers[sup.id]
+        doomed = None
+        if record.config.host_config.auto_remove:
+            try:
+                doomed = self.service.remove_exited(record, defer_delete=True)
+            except Exception:
+                traceback.print_exc()
+        message = protocol.control({"exit": exit_code})
+        for client in list(sup.clients):
+            client.send(message)
+            client.finish()
+            client.attached = None
+        sup.clients.clear()
+        if doomed:  # the record is already gone; its files can go after the client has its answer
+            self.service.store.delete_removed(doomed)
+
+    def restart_by_policy(self, sup: Supervised) -> None:
+        try:
+            record = self.service.store.load(sup.id)
+        except errors.ContainerNotFound:
+            self.containers.pop(sup.id, None)
+            return
+        if record.state.manually_stopped or record.state.status != "restarting":
+            self.containers.pop(sup.id, None)
+            return
+        record.state.restart_count += 1
+        sup.record = record
+        try:
+            self.launch(sup)
+            self.service.event(record, "restart")
+        except errors.EngineError as exc:
+            # Failed actions go to the engine log, with the container id, where users look for them.
+            self.engine.log.error(f"restart failed: {exc}", id=sup.id, error=type(exc).__name__,
+                                  exit_code=exc.exit_code)
+            self.exited(sup, getattr(exc, "exit_code", 125)) if sup.process else self._give_up(sup, exc)
+
+    def _give_up(self, sup: Supervised, exc: errors.EngineError) -> None:
+        self.containers.pop(sup.id, None)
+        with contextlib.suppress(Exception):
+            self.service.record_start_failure(sup.record, exc)
+
+
+def error_reply(exc: errors.EngineError) -> dict:
+    # Text attributes travel too (MissingLibrary's library and purpose): the caller re-raises the same error.
+    fields = {k: v for k, v in vars(exc).items() if isinstance(v, str)}
+    return {"ok": False, "error": str(exc), "type": type(exc).__name__, "exit_code": exc.exit_code,
+            "fields": fields}
+
+
+def serve(root: str, config_path: str | None, ready_fd: int | None) -> int:
+    """Run the monitor for ``root`` until it is idle. Only one runs per root (flock on monitor.lock)."""
+    from ..config import load_config
+    from ..engine import Engine
+
+    config = load_config(config_path=config_path, root=root)
+    run_dir = ensure_dir(config.paths.run, 0o700)
+    lock_fd = os.open(os.path.join(run_dir, "monitor.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)  # a previous monitor that is still exiting finishes first
+    path = protocol.socket_path(run_dir)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    listener.bind(path)
+    os.chmod(path, 0o600)  # the peer check is the guard; the mode is the belt (bind's mode follows the umask)
+    listener.listen(64)
+    monitor = Monitor(Engine(config), listener)
+    if ready_fd is not None:
+        os.write(ready_fd, b"ready")
+        os.close(ready_fd)
+    try:
+        monitor.run()
+    finally:
+        # Unlink before releasing the lock: a command that cannot connect spawns a new monitor, which
+        # waits for this lock; one that connected in between sees end-of-file and retries.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        listener.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    root, config_path, ready = argv[0], argv[1] or None, argv[2]
+    ready_fd = int(ready) if ready else None
+    try:
+        return serve(root, config_path, ready_fd)
+    except BaseException as exc:
+        if ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(ready_fd, f"monitor failed: {type(exc).__name__}: {exc}".encode())
+        if not isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            traceback.print_exc()
+        return 1
