@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ansible_collections.pycontainer.engine.plugins.module_utils.config import load_config
-    from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import CreateOptions
+    from ansible_collections.pycontainer.engine.plugins.module_utils.container.options import CreateOptions
     from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
     from ansible_collections.pycontainer.engine.plugins.module_utils.records.hostconfig import HostConfig
     from ansible_collections.pycontainer.engine.plugins.module_utils.timefmt import utc_now_rfc3339

@@ -16,7 +16,7 @@ import threading
 import uuid
 
 import pytest
-from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import CreateOptions
+from ansible_collections.pycontainer.engine.plugins.module_utils.container.options import CreateOptions
 from ansible_collections.pycontainer.engine.plugins.module_utils.engine import Engine
 from ansible_collections.pycontainer.engine.plugins.module_utils.linux import cgroups
 from ansible_collections.pycontainer.engine.plugins.module_utils.records.hostconfig import HostConfig

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..container.compare import UPDATABLE_OPTIONS, VIEWS, Settings, option_differences, option_view
-from ..container.service import CreateOptions
+from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import ContainerFailed, ContainerNotFound, EngineError, ImageNotFound, InvalidArgument
 from ..records.hostconfig import HostConfig, RestartPolicy, Ulimit

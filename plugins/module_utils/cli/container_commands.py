@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..container.service import CreateOptions
+from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
 from ..records.hostconfig import HostConfig

@@ -15,7 +15,7 @@ from ..records.hostconfig import HostConfig
 
 if TYPE_CHECKING:
     from ..records.containers import ContainerRecord
-    from .service import CreateOptions
+    from .options import CreateOptions
 
 
 @dataclass

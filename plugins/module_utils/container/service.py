@@ -7,7 +7,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from dataclasses import replace as dataclasses_replace
 from typing import TYPE_CHECKING
 
@@ -38,10 +38,11 @@ from ..records.containers import (
     process_alive,
     process_start_time,
 )
-from ..records.hostconfig import HostConfig, check_host_config
+from ..records.hostconfig import check_host_config
 from ..runtime.volumes import VolumeService
 from ..supervision import supervisor
 from ..timefmt import utc_now_rfc3339
+from .options import CreateOptions
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
@@ -55,27 +56,6 @@ START_FAILED = 128
 # `rm -f` stops, then removes under the container's lock; a start racing it between the two makes it stop again.
 _REMOVE_ATTEMPTS = 5
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass
-class CreateOptions:
-    """What a user may set when creating a container (Docker's `create`/`run` options we support)."""
-
-    image: str
-    name: str | None = None
-    command: list[str] | None = None        # replaces the image's Cmd
-    entrypoint: list[str] | None = None     # replaces the image's Entrypoint (and drops its Cmd)
-    env: list[str] = field(default_factory=list)
-    working_dir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    host_config: HostConfig = field(default_factory=HostConfig)
-    pull: str = "missing"
-    tty: bool = False                       # -t
-    open_stdin: bool = False                # -i
-    stop_signal: str = ""                   # --stop-signal ("" = the image's StopSignal, else SIGTERM)
-    stop_timeout: int | None = None         # --stop-timeout (None = 10 s)
 
 
 @dataclass

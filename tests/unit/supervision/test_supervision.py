@@ -13,7 +13,8 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.container.filte
     filter_containers,
     parse_filters,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import CreateOptions, parse_signal
+from ansible_collections.pycontainer.engine.plugins.module_utils.container.options import CreateOptions
+from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import parse_signal
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.records.containers import (
     ContainerConfig,
