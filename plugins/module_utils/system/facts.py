@@ -12,6 +12,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from ..fsutil import atomic_write_bytes, ensure_dir
+from ..linux.cgroups.detect import limit_support
 from ..version import ENGINE_VERSION
 
 if TYPE_CHECKING:
@@ -114,22 +115,7 @@ def engine_id(root: str) -> str:
 
 
 def _limit_support(layout: dict[str, Any]) -> dict[str, bool]:
-    if layout["mode"] == "v2":
-        controllers = _read(os.path.join(layout["unified"], "cgroup.controllers")).split()
-        has = controllers.__contains__
-        return {"MemoryLimit": has("memory"), "SwapLimit": has("memory"), "CpuCfsPeriod": has("cpu"),
-                "CpuCfsQuota": has("cpu"), "CPUShares": has("cpu"), "CPUSet": has("cpuset"), "PidsLimit": has("pids")}
-    v1 = layout["v1"]
-    memory, cpu = v1.get("memory", ""), v1.get("cpu", "")
-    return {
-        "MemoryLimit": bool(memory) and os.path.exists(os.path.join(memory, "memory.limit_in_bytes")),
-        "SwapLimit": bool(memory) and os.path.exists(os.path.join(memory, "memory.memsw.limit_in_bytes")),
-        "CpuCfsPeriod": bool(cpu) and os.path.exists(os.path.join(cpu, "cpu.cfs_period_us")),
-        "CpuCfsQuota": bool(cpu) and os.path.exists(os.path.join(cpu, "cpu.cfs_quota_us")),
-        "CPUShares": bool(cpu) and os.path.exists(os.path.join(cpu, "cpu.shares")),
-        "CPUSet": "cpuset" in v1,
-        "PidsLimit": "pids" in v1,
-    }
+    return limit_support(layout["mode"], layout["v1"], layout["unified"])
 
 
 def engine_info(engine: Engine) -> dict[str, Any]:

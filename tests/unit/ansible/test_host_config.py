@@ -94,7 +94,7 @@ def test_parse_memory_refuses_garbage():
 
 def test_limits_from_params():
     limits = cg.limits_from_params({"memory_max": "1g", "cpus": 1.5, "cpu_weight": 50, "pids_max": 0})
-    assert limits == cg.Limits(memory_max=1 << 30, cpu_weight=50, cpu_quota_us=150_000, pids_max=-1)
+    assert limits == cg.CgroupLimits(memory=1 << 30, cpu_weight=50, cpu_quota_us=150_000, pids=-1)
     assert cg.limits_from_params({"cpus": 0}).cpu_quota_us == -1
     with pytest.raises(InvalidArgument, match="cpu_weight"):
         cg.limits_from_params({"cpu_weight": 0})
@@ -117,7 +117,7 @@ def fake_v2(root) -> cg.Layout:
 def test_v2_plan_enables_controllers_down_to_the_parent_and_sets_limits(tmp_path):
     layout = fake_v2(tmp_path)
     parent = cg.ParentCgroup("fleet", layout)
-    plan = parent.plan_present(cg.Limits(memory_max=256 << 20, cpu_weight=50, cpu_quota_us=150_000, pids_max=99),
+    plan = parent.plan_present(cg.CgroupLimits(memory=256 << 20, cpu_weight=50, cpu_quota_us=150_000, pids=99),
                                mount_controllers=True)
     descriptions = [d for d, _action in plan.steps]
     assert descriptions[0] == f"Enabled cpu cpuset pids io in {tmp_path}/cgroup.subtree_control"
@@ -134,8 +134,8 @@ def test_v2_plan_enables_controllers_down_to_the_parent_and_sets_limits(tmp_path
         action()
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpu +cpuset +pids +io"
     assert (tmp_path / "fleet" / "cpu.max").read_text() == "150000 100000"
-    assert parent.read_limits() == {"memory_max": 256 << 20, "cpu_weight": 50, "cpu_quota_us": 150_000,
-                                    "pids_max": 99}
+    assert cg.module_limits(parent.read_limits()) == {"memory_max": 256 << 20, "cpu_weight": 50,
+                                                      "cpu_quota_us": 150_000, "pids_max": 99}
 
 
 def test_v2_limits_read_back_equal_mean_no_change(tmp_path):

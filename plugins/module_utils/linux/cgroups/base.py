@@ -7,8 +7,11 @@ import errno
 import os
 import signal
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ...errors import EngineError
+from .limits import CgroupLimits
 
 
 class CgroupError(EngineError):
@@ -41,6 +44,48 @@ def read_int(path: str, default: int = 0) -> int:
         return int(text)
     except ValueError:
         return default
+
+
+def read_limit(path: str) -> int | None:
+    """A limit file as a number: "max" is -1, missing or unreadable None."""
+    try:
+        text = read(path).strip()
+    except OSError:
+        return None
+    if text == "max":
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+# A backend's directory for one controller, or None when that controller is not there.
+DirOf = Callable[[str], "str | None"]
+
+
+@dataclass
+class LimitStep:
+    """One limit's writes, in order (a description for plans and check mode)."""
+
+    key: str  # the CgroupLimits field
+    description: str
+    writes: list[tuple[str, str | int]] = field(default_factory=list)
+
+    def apply(self) -> None:
+        for path, value in self.writes:
+            write(path, value)
+
+
+def controller_dir(dir_of: DirOf, controller: str, value: object, what: str) -> str | None:
+    """The controller's directory for a limit; None skips it (unset, or lifting a limit the host cannot have);
+    CgroupError when a limit is wanted and the controller is missing."""
+    if value is None:
+        return None
+    path = dir_of(controller)
+    if path is None and value != -1:
+        raise CgroupError(f"the {controller} cgroup controller is not available{what}")
+    return path
 
 
 def read_keyed(path: str) -> dict[str, int]:
@@ -139,6 +184,14 @@ class ContainerCgroup:
         raise NotImplementedError
 
     def exists(self) -> bool:
+        raise NotImplementedError
+
+    def update(self, limits: CgroupLimits) -> None:
+        """Write ``limits`` (None fields untouched), in an order the kernel accepts. create writes through it."""
+        for step in self.limit_steps(limits):
+            step.apply()
+
+    def limit_steps(self, limits: CgroupLimits) -> list[LimitStep]:
         raise NotImplementedError
 
     # runtime

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from .base import CgroupError
+from .v1 import V1Backend
+from .v2 import V2Backend
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 
@@ -41,9 +45,28 @@ def read_layout(mountinfo: str = "/proc/self/mountinfo") -> tuple[str | None, di
 def detect(mountinfo: str = "/proc/self/mountinfo"):
     unified, v1 = read_layout(mountinfo)
     if v1:
-        from .v1 import V1Backend
-
         return V1Backend(v1, unified)  # hybrid when an (empty) cgroup2 hierarchy is mounted too
-    from .v2 import V2Backend
-
     return V2Backend(unified)
+
+
+def limit_support(mode: str, v1: dict[str, str], unified: str | None) -> dict[str, bool]:
+    """Which limits this host can set (Docker's /info flags), from the hierarchies ``facts`` found."""
+    if mode == "v2":
+        try:
+            with open(os.path.join(unified or "", "cgroup.controllers")) as f:
+                controllers = f.read().split()
+        except OSError:
+            controllers = []
+        has = controllers.__contains__
+        return {"MemoryLimit": has("memory"), "SwapLimit": has("memory"), "CpuCfsPeriod": has("cpu"),
+                "CpuCfsQuota": has("cpu"), "CPUShares": has("cpu"), "CPUSet": has("cpuset"), "PidsLimit": has("pids")}
+    memory, cpu = v1.get("memory", ""), v1.get("cpu", "")
+    return {
+        "MemoryLimit": bool(memory) and os.path.exists(os.path.join(memory, "memory.limit_in_bytes")),
+        "SwapLimit": bool(memory) and os.path.exists(os.path.join(memory, "memory.memsw.limit_in_bytes")),
+        "CpuCfsPeriod": bool(cpu) and os.path.exists(os.path.join(cpu, "cpu.cfs_period_us")),
+        "CpuCfsQuota": bool(cpu) and os.path.exists(os.path.join(cpu, "cpu.cfs_quota_us")),
+        "CPUShares": bool(cpu) and os.path.exists(os.path.join(cpu, "cpu.shares")),
+        "CPUSet": "cpuset" in v1,
+        "PidsLimit": "pids" in v1,
+    }

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from .base import CgroupError
+from .limits import parse_device_rule
 
 WILDCARD = -1
 ACCESS = "rwm"
@@ -59,8 +60,6 @@ class DeviceRule:
     @classmethod
     def parse(cls, text: str, allow: bool = True) -> DeviceRule:
         """'c 1:3 rwm', 'b *:* m', 'a' (Docker's --device-cgroup-rule syntax). Raises ValueError."""
-        from . import parse_device_rule
-
         kind, major, minor, access = parse_device_rule(text)
         return cls(kind, _number(major), _number(minor), "".join(c for c in ACCESS if c in access), allow)
 

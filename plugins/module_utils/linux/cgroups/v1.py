@@ -7,9 +7,30 @@ import os
 import time
 
 from . import base, devices
-from .base import CgroupError, ContainerCgroup, read_int, read_keyed, write
+from .base import (
+    CgroupError,
+    ContainerCgroup,
+    DirOf,
+    LimitStep,
+    controller_dir,
+    read_int,
+    read_keyed,
+    read_limit,
+    write,
+)
+from .limits import (
+    DEFAULT_PARENT,
+    PERIOD_US,
+    CgroupLimits,
+    host_memory,
+    relative_path,
+    shares_as_weight,
+    weight_to_shares,
+)
 
 _UNLIMITED = -1
+# v1 reads an unlimited memory limit back as PAGE_COUNTER_MAX * page size (about 2**63).
+_MEMORY_UNLIMITED = 1 << 62
 
 
 def make_cpuset(mount: str, path: str) -> None:
@@ -25,6 +46,66 @@ def make_cpuset(mount: str, path: str) -> None:
         current = child
 
 
+def limit_steps(dir_of: DirOf, limits: CgroupLimits) -> list[LimitStep]:
+    """The v1 files for ``limits``: one hierarchy per controller."""
+    steps: list[LimitStep] = []
+    mem = controller_dir(dir_of, "memory", limits.memory, ": cannot limit memory")
+    if mem:
+        limit = limits.memory
+        steps.append(LimitStep("memory", f"Set memory.limit_in_bytes {limit} on {mem}",
+                               [(f"{mem}/memory.limit_in_bytes", limit)]))
+        memsw = f"{mem}/memory.memsw.limit_in_bytes"
+        if limits.memory_swap is not None and os.path.exists(memsw):
+            # memory <= memory+swap at every step: raise memsw first when memory goes up, last when it goes down.
+            raising = limit < 0 or limit > read_int(f"{mem}/memory.limit_in_bytes")
+            swap = LimitStep("memory_swap", f"Set memory.memsw.limit_in_bytes {limits.memory_swap} on {mem}",
+                             [(memsw, limits.memory_swap)])
+            steps.insert(0 if raising else 1, swap)
+    shares = limits.cpu_shares
+    if shares is None and limits.cpu_weight is not None:
+        shares = weight_to_shares(limits.cpu_weight)
+    cpu = controller_dir(dir_of, "cpu", shares, ": cannot limit cpu")
+    if cpu:
+        steps.append(LimitStep("cpu_shares", f"Set cpu.shares {shares} on {cpu}", [(f"{cpu}/cpu.shares", shares)]))
+    quota, period = limits.cpu_quota_us, limits.cpu_period_us
+    cpu = controller_dir(dir_of, "cpu", quota, ": cannot limit cpu")
+    if cpu:
+        writes: list[tuple[str, str | int]] = [(f"{cpu}/cpu.cfs_quota_us", quota)]
+        if quota > 0 and read_int(f"{cpu}/cpu.cfs_period_us") != period:
+            # Lift the quota while the period changes: the kernel checks quota against the parent's at each write.
+            writes = [(f"{cpu}/cpu.cfs_quota_us", -1), (f"{cpu}/cpu.cfs_period_us", period), *writes]
+        steps.append(LimitStep("cpu_quota_us", f"Set cpu.cfs_quota_us {quota} (period {period}) on {cpu}", writes))
+    cpuset = controller_dir(dir_of, "cpuset", limits.cpuset_cpus, "")
+    if cpuset:
+        steps.append(LimitStep("cpuset_cpus", f"Set cpuset.cpus {limits.cpuset_cpus} on {cpuset}",
+                               [(f"{cpuset}/cpuset.cpus", limits.cpuset_cpus)]))
+    pids = controller_dir(dir_of, "pids", limits.pids, ": cannot limit pids")
+    if pids:
+        value = "max" if limits.pids < 0 else limits.pids
+        steps.append(LimitStep("pids", f"Set pids.max {value} on {pids}", [(f"{pids}/pids.max", value)]))
+    return steps
+
+
+def read_limits(dir_of: DirOf) -> CgroupLimits:
+    """The limits as the kernel has them (None: controller or cgroup missing); cpu quota over PERIOD_US and the
+    shares on v2's weight scale, so both versions read alike."""
+    out = CgroupLimits()
+    mem, cpu, pids = dir_of("memory"), dir_of("cpu"), dir_of("pids")
+    if mem:
+        value = read_limit(f"{mem}/memory.limit_in_bytes")
+        out.memory = _UNLIMITED if value is not None and value >= _MEMORY_UNLIMITED else value
+    if cpu:
+        shares = read_limit(f"{cpu}/cpu.shares")
+        out.cpu_weight = None if shares is None else shares_as_weight(shares)
+        quota = read_limit(f"{cpu}/cpu.cfs_quota_us")
+        period = read_limit(f"{cpu}/cpu.cfs_period_us")
+        if quota is not None and period:
+            out.cpu_quota_us = _UNLIMITED if quota < 0 else quota * PERIOD_US // period
+    if pids:
+        out.pids = read_limit(f"{pids}/pids.max")
+    return out
+
+
 class V1Backend:
     def __init__(self, controllers: dict[str, str], unified: str | None = None) -> None:
         self.controllers = controllers  # controller -> mount point
@@ -37,8 +118,6 @@ class V1Backend:
 
 class V1Cgroup(ContainerCgroup):
     def __init__(self, backend: V1Backend, container_id: str, config) -> None:
-        from . import DEFAULT_PARENT, relative_path
-
         super().__init__(container_id, config)
         self.backend = backend
         self.rel = relative_path(container_id, config.parent)
@@ -74,7 +153,7 @@ class V1Cgroup(ContainerCgroup):
                 break
             except FileNotFoundError:  # another container's destroy removed the shared parent meanwhile
                 continue
-        self._apply_limits()
+        self.update(self.config.limits(initial=True))
         self._apply_device_rules(rules)
 
     def _create_dirs(self) -> None:
@@ -88,38 +167,12 @@ class V1Cgroup(ContainerCgroup):
     def _prepare_cpuset(self, path: str) -> None:
         make_cpuset(self.backend.controllers["cpuset"], path)
 
-    def _apply_limits(self) -> None:
-        from . import cpu_quota, swap_limit
+    def _existing_dir(self, controller: str) -> str | None:
+        d = self._dir(controller)
+        return d if d and os.path.isdir(d) else None
 
-        c = self.config
-        mem = self._dir("memory")
-        if mem:
-            if c.memory > 0:
-                write(f"{mem}/memory.limit_in_bytes", c.memory)
-            swap = swap_limit(c.memory, c.memory_swap)
-            if c.memory > 0 and os.path.exists(f"{mem}/memory.memsw.limit_in_bytes"):
-                write(f"{mem}/memory.memsw.limit_in_bytes", swap)
-        elif c.memory > 0:
-            raise CgroupError("the memory cgroup controller is not available: cannot limit memory")
-        cpu = self._dir("cpu")
-        if c.nano_cpus > 0 or c.cpu_shares > 0:
-            if not cpu:
-                raise CgroupError("the cpu cgroup controller is not available: cannot limit cpu")
-            if c.nano_cpus > 0:
-                write(f"{cpu}/cpu.cfs_period_us", 100_000)
-                write(f"{cpu}/cpu.cfs_quota_us", cpu_quota(c.nano_cpus))
-            if c.cpu_shares > 0:
-                write(f"{cpu}/cpu.shares", c.cpu_shares)
-        if c.cpuset_cpus:
-            cpuset = self._dir("cpuset")
-            if not cpuset:
-                raise CgroupError("the cpuset cgroup controller is not available")
-            write(f"{cpuset}/cpuset.cpus", c.cpuset_cpus)
-        pids = self._dir("pids")
-        if c.pids_limit > 0:
-            if not pids:
-                raise CgroupError("the pids cgroup controller is not available: cannot limit pids")
-            write(f"{pids}/pids.max", c.pids_limit)
+    def limit_steps(self, limits: CgroupLimits) -> list[LimitStep]:
+        return limit_steps(self._existing_dir, limits)
 
     def _apply_device_rules(self, rules: list[devices.DeviceRule] | None) -> None:
         """v1 devices controller; on a hybrid host without one, the v2 program on the container's cgroup2 dir
@@ -215,8 +268,6 @@ class V1Cgroup(ContainerCgroup):
         return bool(mem) and read_keyed(f"{mem}/memory.oom_control").get("oom_kill", 0) > 0
 
     def stats(self) -> dict:
-        from . import host_memory
-
         out: dict = {}
         acct = self._dir("cpuacct")
         if acct:

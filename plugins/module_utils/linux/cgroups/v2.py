@@ -7,9 +7,72 @@ import os
 import time
 
 from . import base, devices
-from .base import CgroupError, ContainerCgroup, read_int, read_keyed, write
+from .base import (
+    CgroupError,
+    ContainerCgroup,
+    DirOf,
+    LimitStep,
+    controller_dir,
+    read_int,
+    read_keyed,
+    read_limit,
+    write,
+)
+from .limits import DEFAULT_PARENT, PERIOD_US, CgroupLimits, host_memory, relative_path, shares_to_weight
 
 WANTED = ("cpu", "cpuset", "memory", "pids", "io")
+
+
+def limit_steps(dir_of: DirOf, limits: CgroupLimits) -> list[LimitStep]:
+    """The v2 files for ``limits``: one directory, a controller counts when the parent enabled it."""
+    steps: list[LimitStep] = []
+    mem = controller_dir(dir_of, "memory", limits.memory, ": cannot limit memory")
+    if mem:
+        value = "max" if limits.memory < 0 else limits.memory
+        steps.append(LimitStep("memory", f"Set memory.max {value} on {mem}", [(f"{mem}/memory.max", value)]))
+        if limits.memory_swap is not None and os.path.exists(f"{mem}/memory.swap.max"):
+            # v2 limits the swap alone: memory+swap minus the memory.
+            total = limits.memory_swap
+            swap = "max" if total < 0 or limits.memory < 0 else max(0, total - limits.memory)
+            steps.append(LimitStep("memory_swap", f"Set memory.swap.max {swap} on {mem}",
+                                   [(f"{mem}/memory.swap.max", swap)]))
+    weight = limits.cpu_weight
+    if weight is None and limits.cpu_shares is not None:
+        weight = shares_to_weight(limits.cpu_shares)
+    cpu = controller_dir(dir_of, "cpu", weight, ": cannot limit cpu")
+    if cpu:
+        steps.append(LimitStep("cpu_weight", f"Set cpu.weight {weight} on {cpu}", [(f"{cpu}/cpu.weight", weight)]))
+    quota = limits.cpu_quota_us
+    cpu = controller_dir(dir_of, "cpu", quota, ": cannot limit cpu")
+    if cpu:
+        value = f"{'max' if quota < 0 else quota} {limits.cpu_period_us}"
+        steps.append(LimitStep("cpu_quota_us", f"Set cpu.max {value} on {cpu}", [(f"{cpu}/cpu.max", value)]))
+    cpuset = controller_dir(dir_of, "cpuset", limits.cpuset_cpus, "")
+    if cpuset:
+        steps.append(LimitStep("cpuset_cpus", f"Set cpuset.cpus {limits.cpuset_cpus} on {cpuset}",
+                               [(f"{cpuset}/cpuset.cpus", limits.cpuset_cpus)]))
+    pids = controller_dir(dir_of, "pids", limits.pids, ": cannot limit pids")
+    if pids:
+        value = "max" if limits.pids < 0 else limits.pids
+        steps.append(LimitStep("pids", f"Set pids.max {value} on {pids}", [(f"{pids}/pids.max", value)]))
+    return steps
+
+
+def read_limits(path: str | None) -> CgroupLimits:
+    """The limits as the kernel has them in cgroup ``path`` (None fields: file or cgroup missing)."""
+    out = CgroupLimits()
+    if path is None:
+        return out
+    out.memory = read_limit(f"{path}/memory.max")
+    out.cpu_weight = read_limit(f"{path}/cpu.weight")
+    out.pids = read_limit(f"{path}/pids.max")
+    try:
+        parts = base.read(f"{path}/cpu.max").split()
+    except OSError:
+        parts = []
+    if len(parts) == 2:
+        out.cpu_quota_us = -1 if parts[0] == "max" else int(parts[0]) * PERIOD_US // int(parts[1])
+    return out
 
 
 class V2Backend:
@@ -24,8 +87,6 @@ class V2Backend:
 
 class V2Cgroup(ContainerCgroup):
     def __init__(self, backend: V2Backend, container_id: str, config) -> None:
-        from . import DEFAULT_PARENT, relative_path
-
         super().__init__(container_id, config)
         self.backend = backend
         self.dir = f"{backend.mount}/{relative_path(container_id, config.parent)}"
@@ -45,7 +106,7 @@ class V2Cgroup(ContainerCgroup):
                 break
             except FileNotFoundError:
                 continue
-        self._apply_limits()
+        self.update(self.config.limits(initial=True))
         if rules is not None:  # --privileged: no program, every device
             # Before the container's process is added (the launcher's parent hook): it never runs unfiltered.
             devices.attach(self.dir, rules)
@@ -75,32 +136,11 @@ class V2Cgroup(ContainerCgroup):
         except OSError:
             return False
 
-    def _apply_limits(self) -> None:
-        from . import cpu_quota, shares_to_weight, swap_limit
+    def _controller_dir(self, controller: str) -> str | None:
+        return self.dir if self._has(controller) else None
 
-        c = self.config
-        if c.memory > 0:
-            if not self._has("memory"):
-                raise CgroupError("the memory cgroup controller is not available: cannot limit memory")
-            write(f"{self.dir}/memory.max", c.memory)
-            if os.path.exists(f"{self.dir}/memory.swap.max"):
-                total = swap_limit(c.memory, c.memory_swap)
-                write(f"{self.dir}/memory.swap.max", "max" if total < 0 else max(0, total - c.memory))
-        if c.nano_cpus > 0 or c.cpu_shares > 0:
-            if not self._has("cpu"):
-                raise CgroupError("the cpu cgroup controller is not available: cannot limit cpu")
-            if c.nano_cpus > 0:
-                write(f"{self.dir}/cpu.max", f"{cpu_quota(c.nano_cpus)} 100000")
-            if c.cpu_shares > 0:
-                write(f"{self.dir}/cpu.weight", shares_to_weight(c.cpu_shares))
-        if c.cpuset_cpus:
-            if not self._has("cpuset"):
-                raise CgroupError("the cpuset cgroup controller is not available")
-            write(f"{self.dir}/cpuset.cpus", c.cpuset_cpus)
-        if c.pids_limit > 0:
-            if not self._has("pids"):
-                raise CgroupError("the pids cgroup controller is not available: cannot limit pids")
-            write(f"{self.dir}/pids.max", c.pids_limit)
+    def limit_steps(self, limits: CgroupLimits) -> list[LimitStep]:
+        return limit_steps(self._controller_dir, limits)
 
     def add(self, pid: int) -> None:
         write(f"{self.dir}/cgroup.procs", pid)
@@ -142,8 +182,6 @@ class V2Cgroup(ContainerCgroup):
         return read_keyed(f"{self.dir}/memory.events").get("oom_kill", 0) > 0
 
     def stats(self) -> dict:
-        from . import host_memory
-
         out: dict = {}
         cpu = read_keyed(f"{self.dir}/cpu.stat")
         if "usage_usec" in cpu:
