@@ -85,5 +85,6 @@ def update_container(service: ContainerService, ref: str, changes: UpdateOptions
 
 
 def write_limits(cgroup: ContainerCgroup, config: CgroupConfig) -> None:
-    """Write memory, swap, CPU and pids limits, unlimited ones included (creation only writes set ones)."""
-    cgroup.update(config.limits())
+    """Write memory, swap, CPU quota and pids limits, unlimited ones included (creation only writes set ones).
+    CPU shares and cpuset stay as created: `update` does not change them."""
+    cgroup.update(dataclasses.replace(config.limits(), cpu_shares=None, cpuset_cpus=None))
