@@ -21,13 +21,8 @@ from ..errors import (
     PortConflict,
 )
 from ..faults import fault_point
-from ..network.attachment import (
-    ContainerNetworking,
-    LocalNetworking,
-    check_container_mode,
-    networking_for,
-    release_networking,
-)
+from ..network.attachment import ContainerNetworking, LocalNetworking, check_container_mode
+from ..network.service import networking_for, release_networking
 from ..records.containers import (
     ContainerConfig,
     ContainerRecord,

@@ -21,9 +21,11 @@ from typing import BinaryIO
 
 from ..errors import ImageNotFound, IntegrityError, InvalidArgument
 from ..timefmt import utc_now_rfc3339
-from .layers import LayerBudget, rebuild_layer, unpack_layer
+from .layers import unpack_layer
 from .reference import Reference, parse_reference
 from .store import ImageRecord, ImageStore, compute_digest
+from .streams import LayerBudget
+from .tarsplit import rebuild_layer
 
 
 class _IterReader:

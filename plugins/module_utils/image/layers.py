@@ -7,13 +7,14 @@ The pipeline for one layer, with nothing buffered beyond a chunk:
 Every path a tar entry names is resolved with ``_safepath`` (openat2 RESOLVE_IN_ROOT), and the entry is
 then created relative to its parent's fd without following its last component, so ``..``, absolute
 names, and symlinks or hardlinks planted by earlier entries cannot reach outside the layer directory.
+The readers before tarfile (digests, decompression, bounds) are ``streams.py``; the tar-split record that lets
+``save``/``push`` rebuild the exact tar is ``tarsplit.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -22,341 +23,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from ..errors import EngineError, IntegrityError, MissingLibrary, UnsupportedError
+from ..errors import EngineError, IntegrityError
 from ..linux import _safepath
+from .streams import (
+    CHUNK,
+    DEFAULT_MAX_LAYER_SIZE,
+    BudgetReader,
+    CountingReader,
+    DigestReader,
+    LayerBudget,
+    check_quietly,
+    decompressing_reader,
+)
+from .tarsplit import SplitRecorder
 
-CHUNK = 1 << 20
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
-
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-_HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
-
-# Bounds on what one layer may expand to (the blob itself is bounded by its descriptor's size and digest,
-# but neither the diff_id nor the blob digest says anything about what a small blob turns into).
-DEFAULT_MAX_LAYER_SIZE = 64 << 30  # engine config max_layer_size
-# DEFLATE tops out near 1032:1, so no honest gzip layer exceeds this; zstd can (long runs of zeros), hence
-# the floor below which the ratio is not applied (node-tar refuses past 1000:1 outright).
-MAX_EXPANSION_RATIO = 1100
-EXPANSION_FLOOR = 1 << 30
-
-
-def new_hasher(digest: str):
-    algo = digest.partition(":")[0]
-    try:
-        return _HASHES[algo]()
-    except KeyError:
-        raise UnsupportedError(f"unsupported digest algorithm in {digest!r}") from None
-
-
-class DigestReader:
-    """A file-like reader that hashes (and counts) everything read through it."""
-
-    def __init__(self, raw: BinaryIO, digest: str, expected_size: int | None = None, what: str = "blob"):
-        self.raw = raw
-        self.digest = digest
-        self.expected_size = expected_size
-        self.what = what
-        self.hasher = new_hasher(digest)
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n if n is not None and n >= 0 else CHUNK)
-        if data:
-            self.hasher.update(data)
-            self.count += len(data)
-            if self.expected_size is not None and self.count > self.expected_size:
-                raise IntegrityError(
-                    f"{self.what} {self.digest}: more data than the {self.expected_size} bytes announced"
-                )
-        return data
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    def verify(self) -> None:
-        self.drain()
-        actual = self.digest.partition(":")[0] + ":" + self.hasher.hexdigest()
-        if actual != self.digest:
-            raise IntegrityError(f"{self.what} digest mismatch: expected {self.digest}, got {actual}")
-        if self.expected_size is not None and self.count != self.expected_size:
-            raise IntegrityError(
-                f"{self.what} {self.digest}: size mismatch: expected {self.expected_size}, got {self.count}"
-            )
-
-
-class LayerTooLarge(IntegrityError):
-    """A layer expands past its bound (engine config max_layer_size, or the compression ratio bound)."""
-
-
-@dataclass
-class LayerBudget:
-    """How many bytes one layer may expand to, charged as they are produced: the uncompressed tar stream
-    and, separately, the file content written (a sparse member is written dense: its holes count; a hard
-    link shares an inode and counts nothing)."""
-
-    limit: int
-    reason: str = "max_layer_size"
-    tar_bytes: int = 0
-    written: int = 0
-
-    @classmethod
-    def for_blob(cls, max_size: int | None = None, blob_size: int | None = None,
-                 floor: int = EXPANSION_FLOOR) -> LayerBudget:
-        """The budget of a layer whose blob has ``blob_size`` bytes (None: unknown, only ``max_size``)."""
-        limit = DEFAULT_MAX_LAYER_SIZE if max_size is None else max_size
-        if blob_size is not None:
-            # Uncompressed blobs too: a sparse member claims any size in a few bytes of tar.
-            by_ratio = max(floor, blob_size * MAX_EXPANSION_RATIO)
-            if by_ratio < limit:
-                return cls(by_ratio, f"{MAX_EXPANSION_RATIO}:1 expansion of its {blob_size}-byte blob")
-        return cls(limit)
-
-    def _refuse(self, amount: int, what: str) -> LayerTooLarge:
-        return LayerTooLarge(f"layer refused: its {what} reach {amount} bytes, more than the {self.limit} "
-                             f"bytes allowed ({self.reason})")
-
-    def charge_tar(self, n: int) -> None:
-        self.tar_bytes += n
-        if self.tar_bytes > self.limit:
-            raise self._refuse(self.tar_bytes, "uncompressed tar stream would")
-
-    def check_file(self, size: int, name: str) -> None:
-        """Before writing a member: refuse one whose announced size alone overflows the budget."""
-        if self.written + size > self.limit:
-            raise self._refuse(self.written + size, f"files (with {name!r}, {size} bytes) would")
-
-    def charge_file(self, n: int) -> None:
-        self.written += n
-        if self.written > self.limit:
-            raise self._refuse(self.written, "files written would")
-
-
-class _BudgetReader:
-    """Charges the decompressed tar stream to the layer's budget as it is read."""
-
-    def __init__(self, raw, budget: LayerBudget):
-        self.raw = raw
-        self.budget = budget
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.budget.charge_tar(len(data))
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-
-class _PeekReader:
-    """Lets us sniff the compression magic of a stream without losing those bytes."""
-
-    def __init__(self, raw: BinaryIO):
-        self.raw = raw
-        self.buf = b""
-
-    def peek(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            more = self.raw.read(n - len(self.buf))
-            if not more:
-                break
-            self.buf += more
-        return self.buf[:n]
-
-    def read(self, n: int = -1) -> bytes:
-        if self.buf:
-            if n is None or n < 0:
-                n = len(self.buf)
-            data, self.buf = self.buf[:n], self.buf[n:]
-            return data
-        return self.raw.read(n)
-
-    def readable(self) -> bool:
-        return True
-
-
-class _GzipReader:
-    """Streaming gunzip with bounded output per call (handles multi-member streams and zero padding)."""
-
-    def __init__(self, raw):
-        import zlib
-
-        self._zlib = zlib
-        self.raw = raw
-        self.d = zlib.decompressobj(wbits=31)
-        self.eof = False
-        self.tail = b""
-
-    def read(self, n: int = -1) -> bytes:
-        n = CHUNK if n is None or n < 0 else n
-        while not self.eof:
-            src = self.d.unconsumed_tail or self.tail
-            self.tail = b""
-            if not src:
-                if self.d.eof:
-                    src = self.d.unused_data
-                    if not src:
-                        src = self.raw.read(CHUNK)
-                        if not src:
-                            self.eof = True
-                            break
-                    if src.strip(b"\0") == b"":
-                        continue  # trailing zero padding after the last member
-                    self.d = self._zlib.decompressobj(wbits=31)
-                else:
-                    src = self.raw.read(CHUNK)
-                    if not src:
-                        raise IntegrityError("truncated gzip stream")
-            out = self.d.decompress(src, n)
-            if out:
-                return out
-        return b""
-
-    def readable(self) -> bool:
-        return True
-
-
-def decompressing_reader(raw: BinaryIO, media_type: str = ""):
-    """Wrap ``raw`` in the decompressor its media type (or, failing that, its magic bytes) calls for."""
-    peek = _PeekReader(raw)
-    head = peek.peek(4)
-    if media_type.endswith("+zstd") or media_type.endswith(".zstd") or head.startswith(ZSTD_MAGIC):
-        try:
-            import zstandard
-        except ImportError:
-            raise MissingLibrary("zstd-compressed layers need the zstandard module (Debian: python3-zstandard, "
-                                 "PyPI: zstandard)", library="zstandard", purpose="zstd-compressed layers") from None
-        return zstandard.ZstdDecompressor().stream_reader(peek, read_size=CHUNK, read_across_frames=True)
-    if head.startswith(GZIP_MAGIC):
-        return _GzipReader(peek)
-    if "gzip" in media_type:
-        raise IntegrityError(f"layer announced as {media_type} is not gzip data")
-    return peek
-
-
-class SplitRecorder:
-    """Records a layer's tar stream minus the contents of regular files (like containerd's tar-split),
-    so the exact tar (same diff_id) can be rebuilt later from the unpacked directory: ``save`` and
-    ``push`` need it, and keeping only headers costs a few KB per layer instead of a second copy.
-
-    File format (gzip): ``R`` u32 len + raw bytes | ``F`` u64 size + u16 len + path (file content).
-    Memory stays bounded: raw bytes are flushed whenever the unpacker reports a member.
-    """
-
-    def __init__(self, raw, path: str):
-        import gzip
-
-        self.raw = raw
-        self.path = path
-        self._out = gzip.open(path, "wb", compresslevel=1)  # noqa: SIM115 - closed by finish()
-        self.pos = 0  # stream offset of the next byte to be read
-        self._pending = bytearray()  # raw bytes not yet written, starting at _pending_start
-        self._pending_start = 0
-        self._skip_end = 0  # bytes below this offset are file content (a hole): not recorded
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            start, self.pos = self.pos, self.pos + len(data)
-            if self._skip_end > start:
-                cut = min(len(data), self._skip_end - start)
-                start += cut
-                self._pending_start = start
-                self._pending += data[cut:]
-            else:
-                self._pending += data
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def _flush_upto(self, offset: int) -> None:
-        n = offset - self._pending_start
-        if n > 0:
-            chunk = bytes(self._pending[:n])
-            del self._pending[:n]
-            self._pending_start += len(chunk)
-            self._out.write(b"R" + len(chunk).to_bytes(4, "big") + chunk)
-
-    def mark(self, offset: int) -> None:
-        """Everything before ``offset`` is tar metadata: write it out (keeps memory flat)."""
-        self._flush_upto(offset)
-
-    def file(self, offset: int, size: int, rel: str) -> None:
-        """[offset, offset + size) is the content of ``rel``, which will be on disk in the layer."""
-        self._flush_upto(offset)
-        name = rel.encode("utf-8", "surrogateescape")
-        self._out.write(b"F" + size.to_bytes(8, "big") + len(name).to_bytes(2, "big") + name)
-        end = offset + size
-        drop = min(len(self._pending), max(0, end - self._pending_start))
-        del self._pending[:drop]
-        self._pending_start += drop
-        self._skip_end = end
-
-    def finish(self) -> int:
-        """Write what is left (end-of-archive blocks, padding); return the tar's total size."""
-        while self.read(CHUNK):
-            pass
-        self._flush_upto(self.pos)
-        self._out.close()
-        return self.pos
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self._out.close()
-
-
-def rebuild_layer(layer_dir: str, tarsplit: str, diff_id: str | None = None, chunk: int = CHUNK):
-    """Yield the bytes of the layer's original tar (see SplitRecorder), verifying ``diff_id``."""
-    import gzip
-
-    hasher = new_hasher(diff_id) if diff_id else None
-    root_fd = os.open(layer_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        with gzip.open(tarsplit, "rb") as src:
-            while kind := src.read(1):
-                if kind == b"R":
-                    data = src.read(int.from_bytes(src.read(4), "big"))
-                    if hasher:
-                        hasher.update(data)
-                    yield data
-                elif kind == b"F":
-                    size = int.from_bytes(src.read(8), "big")
-                    rel = src.read(int.from_bytes(src.read(2), "big")).decode("utf-8", "surrogateescape")
-                    fd = _safepath.open_in_root(root_fd, rel, os.O_RDONLY | os.O_NOFOLLOW)
-                    with os.fdopen(fd, "rb") as f:
-                        left = size
-                        while left:
-                            data = f.read(min(chunk, left))
-                            if not data:
-                                raise IntegrityError(f"layer file {rel!r} is shorter than recorded")
-                            left -= len(data)
-                            if hasher:
-                                hasher.update(data)
-                            yield data
-                else:
-                    raise IntegrityError(f"corrupt tar-split data {tarsplit}")
-    except OSError as exc:
-        raise IntegrityError(f"cannot rebuild layer from {layer_dir}: {exc}") from None
-    finally:
-        os.close(root_fd)
-    if hasher and diff_id and f"{diff_id.partition(':')[0]}:{hasher.hexdigest()}" != diff_id:
-        raise IntegrityError(
-            f"layer {diff_id} cannot be reproduced exactly from the store (it overwrites files within itself)"
-        )
 
 
 @dataclass
@@ -619,8 +302,8 @@ def unpack_layer(
         blob_reader = DigestReader(stream, blob_digest, blob_size, what="layer blob")
         source = blob_reader  # type: ignore[assignment]
     if progress is not None:
-        source = _CountingReader(source, progress)  # type: ignore[assignment]
-    tar_stream = _BudgetReader(decompressing_reader(source, media_type), budget)
+        source = CountingReader(source, progress)  # type: ignore[assignment]
+    tar_stream = BudgetReader(decompressing_reader(source, media_type), budget)
     # Without a diff_id to check (import), compute one: the caller names the layer by it.
     diff_reader = DigestReader(tar_stream, diff_id or "sha256:", what="layer content (diff_id)")
     tar_stream = diff_reader
@@ -638,17 +321,17 @@ def unpack_layer(
         stats.diff_id = diff_id or f"sha256:{diff_reader.hasher.hexdigest()}"
     except EngineError:
         if blob_reader is not None:
-            _check_quietly(blob_reader)
+            check_quietly(blob_reader)
         raise
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM):
             raise
         if blob_reader is not None:
-            _check_quietly(blob_reader)
+            check_quietly(blob_reader)
         raise IntegrityError(f"cannot unpack layer {blob_digest or ''}: {exc}") from None
     except Exception as exc:
         if blob_reader is not None:
-            _check_quietly(blob_reader)
+            check_quietly(blob_reader)
         raise IntegrityError(f"corrupt layer data {blob_digest or ''}: {exc}") from None
     finally:
         if recorder is not None:
@@ -656,38 +339,6 @@ def unpack_layer(
     if blob_reader is not None:
         blob_reader.verify()
     return stats
-
-
-class _CountingReader:
-    """Reports bytes read (compressed, as they arrive) to a progress callback."""
-
-    def __init__(self, raw, report: Callable[[int], None]):
-        self.raw = raw
-        self.report = report
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.report(len(data))
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-
-def _drain(reader) -> None:
-    while reader.read(CHUNK):
-        pass
-
-
-def _check_quietly(reader: DigestReader) -> None:
-    """After a decode error, prefer reporting a digest mismatch (the likelier cause) if there is one."""
-    try:
-        reader.verify()
-    except IntegrityError:
-        raise
-    except Exception:
-        pass
 
 
 def dir_size(path: str) -> int:
@@ -708,13 +359,7 @@ def remove_tree(path: str) -> None:
 
 
 __all__ = [
-    "DigestReader",
-    "LayerBudget",
-    "LayerTooLarge",
     "LayerUnpacker",
-    "SplitRecorder",
     "UnpackStats",
-    "decompressing_reader",
-    "rebuild_layer",
     "unpack_layer",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import EngineError, ImageNotFound, IntegrityError, InvalidArgument, RegistryError, UnsupportedError
-from .layers import DEFAULT_MAX_LAYER_SIZE, LayerBudget, unpack_layer
+from .layers import unpack_layer
 from .reference import Reference
 from .registry import (
     MEDIA_DOCKER_LIST,
@@ -24,9 +24,10 @@ from .registry import (
     MEDIA_OCI_INDEX,
     MEDIA_OCI_MANIFEST,
     RegistryClient,
-    endpoints_for,
 )
 from .store import ImageRecord, ImageStore, compute_digest
+from .streams import DEFAULT_MAX_LAYER_SIZE, LayerBudget
+from .transport import endpoints_for
 
 _INDEX_TYPES = {MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST}
 _MANIFEST_TYPES = {MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST}
@@ -160,7 +161,7 @@ def _descriptor_size(desc: dict, what: str) -> int:
 def new_client(endpoint, config) -> RegistryClient:
     """A registry client whose Authenticator draws credentials from the engine's auth file."""
     from .auth import credentials_for
-    from .registry import Authenticator
+    from .challenge import Authenticator
 
     return RegistryClient(endpoint, auth=Authenticator(credentials=credentials_for(config)))
 
@@ -222,7 +223,7 @@ def list_tags(ref: Reference, config) -> list[str]:
     def action(client: RegistryClient) -> list[str]:
         status, _h, body = client.request("GET", f"/v2/{ref.path}/tags/list", f"repository:{ref.path}:pull")
         if status != 200:
-            raise client._error(status, body, f"tags of {ref.familiar_name}")
+            raise client.response_error(status, body, f"tags of {ref.familiar_name}")
         tags = _parse_json(body, "tag list").get("tags") or []
         return sorted(str(t) for t in tags)
 

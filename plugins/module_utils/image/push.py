@@ -22,9 +22,9 @@ from .registry import (
     MEDIA_DOCKER_MANIFEST,
     MEDIA_OCI_MANIFEST,
     RegistryClient,
-    endpoints_for,
 )
 from .store import ImageRecord, ImageStore
+from .transport import endpoints_for
 
 MEDIA_DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MEDIA_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"

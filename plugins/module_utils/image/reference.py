@@ -144,6 +144,15 @@ def parse_reference(text: str) -> Reference:
     return Reference(domain=domain, path=path, tag=tag, digest=digest)
 
 
+def familiar_from_qualified(name: str) -> str:
+    """How Docker shows a stored, fully qualified name: 'docker.io/library/busybox:latest' -> 'busybox:latest'
+    (also for name@digest); a name that does not parse is shown as it is."""
+    try:
+        return parse_reference(name).familiar
+    except InvalidArgument:
+        return name
+
+
 def is_loopback_host(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1 (with or without a port)."""
     import ipaddress

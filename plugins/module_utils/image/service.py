@@ -109,7 +109,9 @@ class ImageService:
         """Check the credentials against the registry, then store them (unless ``store`` is false: a module's
         check mode). Returns the file key."""
         from .auth import DOCKER_HUB_KEY, auth_file_path, registry_host, server_key, store_credentials
-        from .registry import Authenticator, RegistryClient, endpoints_for
+        from .challenge import Authenticator
+        from .registry import RegistryClient
+        from .transport import endpoints_for
 
         if not username or not password:
             raise InvalidArgument("username and password are required")
@@ -181,8 +183,8 @@ class ImageService:
 
     def remove(self, name: str, force: bool = False) -> RemovalReport:
         """`rmi`: untag, and delete the image when no reference is left (Docker's rules)."""
+        from .reference import familiar_from_qualified as fam
         from .reference import parse_reference
-        from .store import _familiar_from_qualified as fam
 
         record = self.store.lookup(name)
         image_id, short = record.id, record.short_id
@@ -272,8 +274,8 @@ class ImageService:
                 continue
             tags, digests = self.store.references(record.id)
             for qualified in [*tags, *digests]:
+                from .reference import familiar_from_qualified as fam
                 from .reference import parse_reference
-                from .store import _familiar_from_qualified as fam
 
                 if self.store.untag(parse_reference(qualified)):
                     report.untagged.append(fam(qualified))

@@ -38,7 +38,7 @@ from ..fsutil import (
     locked,
     read_json,
 )
-from .reference import Reference, parse_reference
+from .reference import Reference, familiar_from_qualified, parse_reference
 
 INDEX_VERSION = 1
 _HEX_PREFIX_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
@@ -71,14 +71,6 @@ def _digest_key(digest: str) -> tuple[str, str]:
 
 def compute_digest(data: bytes, algo: str = "sha256") -> str:
     return f"{algo}:{hashlib.new(algo, data).hexdigest()}"
-
-
-def _familiar_from_qualified(name: str) -> str:
-    """'docker.io/library/busybox:latest' -> 'busybox:latest' (also for name@digest)."""
-    try:
-        return parse_reference(name).familiar
-    except InvalidArgument:
-        return name
 
 
 @dataclass
@@ -348,8 +340,8 @@ class ImageStore:
             config = json.loads(self.read_blob(config_digest, verify=False))
         except FileNotFoundError:
             raise IntegrityError(f"image {image_id}: config blob {config_digest} missing from the store") from None
-        tags = sorted(_familiar_from_qualified(t) for t, i in index["tags"].items() if i == image_id)
-        digests = sorted(_familiar_from_qualified(d) for d in entry.get("repo_digests", []))
+        tags = sorted(familiar_from_qualified(t) for t, i in index["tags"].items() if i == image_id)
+        digests = sorted(familiar_from_qualified(d) for d in entry.get("repo_digests", []))
         return ImageRecord(
             id=image_id,
             repo_tags=tags,
@@ -567,7 +559,7 @@ class ImageStore:
         and with ``content`` its tar rebuilt from the tree matches its diff_id and size; every image's
         config, manifest, blobs and layers exist; every tag names an image. Work dirs under tmp/ are not
         looked at (a live pull owns them; sweep_tmp collects dead ones)."""
-        from .layers import rebuild_layer
+        from .tarsplit import rebuild_layer
 
         problems: list[str] = []
         for algo in ("sha256", "sha512"):

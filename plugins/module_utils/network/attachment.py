@@ -13,8 +13,9 @@ The container service calls, for every container it starts:
 for "host", with ``--add-host``/``--dns`` applied). ``container:<id>`` is ``ContainerNetworking``: the launcher
 joins the running target's namespace (``ContainerSpec.join_netns_pid``), the /etc files are copies of the
 target's, and nothing is held (the namespace lives as long as any process in it: the target may stop or go
-while the joiner runs, as with Docker). Bridge and user-defined networks are ``network.service``'s
-``NetworkService``.
+while the joiner runs, as with Docker). Bridge and user-defined networks are ``network.bridge``'s
+``BridgeNetworking`` (the ``NetworkService`` of ``network.service``, which also picks a mode's networking:
+``networking_for``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
-    from ..events import EventJournal
     from ..records.containers import ContainerRecord
 
 
@@ -162,37 +162,3 @@ def check_container_mode(host, hostname: str | None) -> None:
 
 
 LOCAL_MODES = ("none", "host")
-
-
-def networking_for(network_mode: str, config: EngineConfig, events: EventJournal | None) -> Networking:
-    """The networking of a mode; refuses unknown networks (Docker: "network X not found", exit 125)."""
-    if network_mode in LOCAL_MODES:
-        return LocalNetworking(network_mode)
-    from ..errors import InvalidArgument
-
-    if network_mode.startswith("container:"):
-        if not network_mode.partition(":")[2]:
-            raise InvalidArgument(f"invalid network mode: {network_mode}")
-        return ContainerNetworking(network_mode, config)
-    from .service import NetworkService
-
-    service = NetworkService(config, events)
-    service.check_network(network_mode)
-    return service
-
-
-def release_networking(record: ContainerRecord, config: EngineConfig, events: EventJournal | None) -> None:
-    """``release`` for exit, rm and reconciliation: never refused because the container's network is gone.
-
-    A network that only stopped containers name may be removed (Docker too); what such a container still holds
-    in the network state (nothing, or entries of a crash) is dropped by the bridge service all the same.
-    """
-    from ..errors import NetworkNotFound
-
-    try:
-        networking = networking_for(record.config.host_config.network_mode, config, events)
-    except NetworkNotFound:
-        from .service import NetworkService
-
-        networking = NetworkService(config, events)
-    networking.release(record)

@@ -13,7 +13,8 @@ import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import IntegrityError, InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.image import auth
-from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers import rebuild_layer, unpack_layer
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers import unpack_layer
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.tarsplit import rebuild_layer
 
 from tests.fixtures.images import Dir, File, Hardlink, Opaque, Symlink, TarEntry, Whiteout, build_tar
 

@@ -1,4 +1,4 @@
-"""What a layer may expand to: sparse members, gzip/zstd bombs, hard links (LayerBudget in layers.py).
+"""What a layer may expand to: sparse members, gzip/zstd bombs, hard links (LayerBudget in streams.py).
 
 The hostile tars are real: GNU tar writes the sparse ones from a sparse file (a few KB of tar for a file of
 any size), the bombs are real gzip/zstd streams of zeros.
@@ -12,11 +12,8 @@ import subprocess
 import tarfile
 
 import pytest
-from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers import (
-    LayerBudget,
-    LayerTooLarge,
-    unpack_layer,
-)
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers import unpack_layer
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.streams import LayerBudget, LayerTooLarge
 
 from tests.fixtures.images import File, Hardlink, build_tar
 

@@ -18,13 +18,12 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.errors import (
     InvalidArgument,
     RegistryError,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.image.registry import (
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.challenge import (
     Authenticator,
-    Endpoint,
-    RegistryClient,
-    endpoints_for,
     parse_www_authenticate,
 )
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.registry import RegistryClient
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.transport import Endpoint, endpoints_for
 
 
 class Server:

@@ -9,9 +9,9 @@ import socket
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import RegistryError
-from ansible_collections.pycontainer.engine.plugins.module_utils.image.registry import (
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.registry import RegistryClient
+from ansible_collections.pycontainer.engine.plugins.module_utils.image.transport import (
     Endpoint,
-    RegistryClient,
     check_realm,
     check_redirect,
 )

@@ -6,15 +6,17 @@ import ipaddress
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import EngineConfig
-from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict, InvalidArgument
+from ansible_collections.pycontainer.engine.plugins.module_utils.errors import Conflict, InvalidArgument, PortConflict
+from ansible_collections.pycontainer.engine.plugins.module_utils.network import bridge
 from ansible_collections.pycontainer.engine.plugins.module_utils.network import service as net
+from ansible_collections.pycontainer.engine.plugins.module_utils.network.ports import PublishedPort
 
 
 @pytest.fixture
 def svc(tmp_path, monkeypatch):
-    monkeypatch.setattr(net, "_host_routes", lambda exclude: [ipaddress.ip_network("10.100.0.0/24")])
     service = net.NetworkService(EngineConfig(root=str(tmp_path), network_pool="10.100.0.0/16",
                                               bridge_subnet="10.99.0.0/16"))
+    monkeypatch.setattr(service, "host_routes", lambda exclude: [ipaddress.ip_network("10.100.0.0/24")])
     service.claims_dir = str(tmp_path / "claims")  # not the host's /run/pycontainer
     return service
 
@@ -75,11 +77,11 @@ def test_requested_address_must_be_free_and_inside(svc):
 
 
 def test_fixed_port_conflicts(svc, monkeypatch):
-    monkeypatch.setattr(net, "_bind_problem", lambda proto, ip, port: "")
-    taken = [net.PublishedPort("tcp", "", 8080, 80), net.PublishedPort("tcp", "127.0.0.1", 9090, 80)]
-    with pytest.raises(net.PortConflict, match="already allocated"):
+    monkeypatch.setattr(bridge, "bind_problem", lambda proto, ip, port: "")
+    taken = [PublishedPort("tcp", "", 8080, 80), PublishedPort("tcp", "127.0.0.1", 9090, 80)]
+    with pytest.raises(PortConflict, match="already allocated"):
         svc._pick_port("tcp", "127.0.0.1", "8080", taken)  # 0.0.0.0:8080 covers every address
-    with pytest.raises(net.PortConflict):
+    with pytest.raises(PortConflict):
         svc._pick_port("tcp", "", "9090", taken)
     assert svc._pick_port("udp", "", "8080", taken) == 8080  # another protocol
     assert svc._pick_port("tcp", "10.0.0.1", "9090", taken) == 9090  # another address
@@ -87,6 +89,6 @@ def test_fixed_port_conflicts(svc, monkeypatch):
 
 
 def test_host_process_conflict(svc, monkeypatch):
-    monkeypatch.setattr(net, "_bind_problem", lambda proto, ip, port: "address already in use")
-    with pytest.raises(net.PortConflict, match="address already in use"):
+    monkeypatch.setattr(bridge, "bind_problem", lambda proto, ip, port: "address already in use")
+    with pytest.raises(PortConflict, match="address already in use"):
         svc._pick_port("tcp", "", "8080", [])
