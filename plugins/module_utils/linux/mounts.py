@@ -66,7 +66,7 @@ class _OldKernel(Exception):
 
 
 def _mount_overlay_fsconfig(top_first: list[str], upper: str, work: str, target: str, readonly: bool,
-                            sc: Syscalls) -> None:
+                            sc: Syscalls = REAL) -> None:
     try:
         fs = sc.fsopen("overlay")
     except OSError as exc:
@@ -99,7 +99,7 @@ def _mount_overlay_fsconfig(top_first: list[str], upper: str, work: str, target:
 
 
 def _mount_overlay_legacy(top_first: list[str], upper: str, work: str, target: str, readonly: bool,
-                          sc: Syscalls) -> None:
+                          sc: Syscalls = REAL) -> None:
     for p in (*top_first, upper, work):
         if any(c in p for c in ":,\\"):
             raise OSError(errno.EINVAL, f"overlay: layer path {p!r} contains ':', ',' or '\\'")
