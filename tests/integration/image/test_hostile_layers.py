@@ -18,8 +18,6 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.linux import sa
 
 from tests.fixtures.images import Dir, File, Hardlink, Opaque, Symlink, TarEntry, Whiteout, build_tar
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
 
 def snapshot(top: str, skip: str) -> dict:
     """Everything observable about the tree at ``top`` except the subtree ``skip``."""
