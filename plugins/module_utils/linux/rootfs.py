@@ -75,7 +75,7 @@ def setup_dev(shm_size: int, sc: Syscalls = REAL) -> None:
         sc.symlink(dest, f"/dev/{name}")
     sc.mkdir("/dev/pts", 0o755)
     sc.mount("devpts", "/dev/pts", "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
-               "newinstance,ptmxmode=0666,mode=0620,gid=5")
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
     sc.mkdir("/dev/shm", 0o1777)
     sc.mount("shm", "/dev/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,size={shm_size // 1024}k")
     sc.mkdir("/dev/mqueue", 0o755)
@@ -212,7 +212,7 @@ def readonly_paths(paths: list[str], sc: Syscalls = REAL) -> None:
                 continue
             raise
         sc.mount(None, path, None,
-                   libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
+                 libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
 
 
 def ensure_cwd(root: int, cwd: str, sc: Syscalls = REAL) -> None:
