@@ -56,4 +56,3 @@ def test_close_range_cloexec():
         assert in_child(child) is False
     finally:
         os.close(fd)
-

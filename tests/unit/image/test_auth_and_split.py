@@ -52,7 +52,6 @@ def test_auth_file_round_trip(tmp_path, monkeypatch):
         auth.lookup(path, "a:1")
 
 
-
 def test_unpack_without_diff_id_computes_it(tmp_path):
     raw = build_tar([File("f", "data")])
     (tmp_path / "l").mkdir()
