@@ -14,7 +14,8 @@ DEBIAN_PACKAGES := docker-registry skopeo busybox-static nftables libnftables1 l
 # point Docker's registry-mirrors at a site mirror (other keys already in the file are kept).
 ENGINE_CONFIG := /etc/pycontainer/engine.json
 
-.PHONY: demo test setup packages venv lint sanity unit integration registry seed clean-state debian-image docker-peer
+.PHONY: demo test setup packages venv lint sanity unit unit-unprivileged integration registry seed clean-state debian-image \
+	docker-peer
 
 ## Set up and run the main job: a local registry seeded with busybox, then playbooks/hello.yml.
 demo: setup registry seed
@@ -64,6 +65,12 @@ $(STATE)/cache/debian-python.tar:
 ## ansible-test sanity for Python 3.11 on a copy of the collection (offline but for PyPI; see tests/sanity/run.py).
 sanity: setup
 	$(PY) tests/sanity/run.py
+
+# tests/unit needs no root: run it as nobody (65534), as an unprivileged user would. The tree must be readable by
+# that user; nobody cannot write here, hence no bytecode cache and HOME in /tmp.
+unit-unprivileged: setup
+	setpriv --reuid=65534 --regid=65534 --clear-groups env PYTHONDONTWRITEBYTECODE=1 HOME=/tmp \
+		$(PY) -m pytest tests/unit -q -p no:cacheprovider
 
 lint: setup
 	$(VENV)/bin/ruff check plugins tests bench tools

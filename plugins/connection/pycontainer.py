@@ -267,7 +267,7 @@ class Connection(ConnectionBase):
         the write to another file). A destination that exists and is not a regular file is refused.
         """
         super().put_file(in_path, out_path)
-        from ansible_collections.pycontainer.engine.plugins.module_utils.linux._safepath import open_parent
+        from ansible_collections.pycontainer.engine.plugins.module_utils.linux.safepath import open_parent
 
         out_path = self._prefix_login_path(to_text(out_path))
         display.vvv(f"PUT {in_path} TO {out_path}", host=self._container)
@@ -333,7 +333,7 @@ class Connection(ConnectionBase):
         regular file is then opened for reading (a FIFO would hang the controller, opening a device node can
         act on the host's hardware)."""
         super().fetch_file(in_path, out_path)
-        from ansible_collections.pycontainer.engine.plugins.module_utils.linux._safepath import open_in_root
+        from ansible_collections.pycontainer.engine.plugins.module_utils.linux.safepath import open_in_root
 
         in_path = self._prefix_login_path(to_text(in_path))
         display.vvv(f"FETCH {in_path} TO {out_path}", host=self._container)

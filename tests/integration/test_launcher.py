@@ -389,7 +389,7 @@ def test_join_namespaces_of_running_container(lower, tmp_path):
 
     from ansible_collections.pycontainer.engine.plugins.module_utils.linux import namespaces
 
-    from ..unit.linux.helpers import in_child
+    from .linux.helpers import in_child
 
     spec = make_spec(lower, tmp_path, ["sleep", "30"], hostname="joined")
     proc = launcher.start(spec, None, 1, 2)

@@ -4,7 +4,7 @@ The pipeline for one layer, with nothing buffered beyond a chunk:
 
     HTTP body -> DigestReader(blob digest) -> decompressor -> DigestReader(diff_id) -> tarfile "r|" -> disk
 
-Every path a tar entry names is resolved with ``_safepath`` (openat2 RESOLVE_IN_ROOT), and the entry is
+Every path a tar entry names is resolved with ``safepath`` (openat2 RESOLVE_IN_ROOT), and the entry is
 then created relative to its parent's fd without following its last component, so ``..``, absolute
 names, and symlinks or hardlinks planted by earlier entries cannot reach outside the layer directory.
 The readers before tarfile (digests, decompression, bounds) are ``streams.py``; the tar-split record that lets
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..errors import EngineError, IntegrityError
-from ..linux import _safepath
+from ..linux import safepath
 from .streams import (
     CHUNK,
     DEFAULT_MAX_LAYER_SIZE,
@@ -121,7 +121,7 @@ class LayerUnpacker:
     # -- one entry -------------------------------------------------------------------------------------
 
     def _apply(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        rel = _safepath.clean(m.name)
+        rel = safepath.clean(m.name)
         if self.recorder is not None:
             base_name = rel.rpartition("/")[2]
             if (m.type in _FILE_TYPES and m.size > 0 and rel and not m.issparse()
@@ -138,7 +138,7 @@ class LayerUnpacker:
         if base.startswith(WHITEOUT_PREFIX):
             self._whiteout(rel, base)
             return
-        pfd, base = _safepath.open_parent(self.root_fd, rel)
+        pfd, base = safepath.open_parent(self.root_fd, rel)
         try:
             if m.type in _DIR_TYPES:
                 self._mkdir(pfd, base, m)
@@ -195,12 +195,12 @@ class LayerUnpacker:
         self.stats.size += m.size
 
     def _hardlink(self, m: tarfile.TarInfo, pfd: int, base: str) -> None:
-        target = _safepath.clean(m.linkname)
+        target = safepath.clean(m.linkname)
         if not target:
             raise IntegrityError(f"hardlink {m.name!r} points at the layer root")
         # The target's parent is resolved inside the root; its last component is linked as is
         # (linkat without AT_SYMLINK_FOLLOW), so the link can only ever share an inode of this layer.
-        tfd, tbase = _safepath.open_parent(self.root_fd, target, create=False)
+        tfd, tbase = safepath.open_parent(self.root_fd, target, create=False)
         try:
             os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
@@ -209,7 +209,7 @@ class LayerUnpacker:
             os.close(tfd)
 
     def _whiteout(self, rel: str, base: str) -> None:
-        pfd, _name = _safepath.open_parent(self.root_fd, rel)
+        pfd, _name = safepath.open_parent(self.root_fd, rel)
         try:
             if base == WHITEOUT_OPAQUE:
                 # Mark the directory itself opaque; position in the tar does not matter.
@@ -260,7 +260,7 @@ class LayerUnpacker:
         if not rel:
             os.utime(f"/proc/self/fd/{self.root_fd}", ns=(mtime_ns, mtime_ns))
             return
-        pfd, base = _safepath.open_parent(self.root_fd, rel, create=False)
+        pfd, base = safepath.open_parent(self.root_fd, rel, create=False)
         try:
             st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):

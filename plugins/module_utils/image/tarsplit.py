@@ -8,7 +8,7 @@ import contextlib
 import os
 
 from ..errors import IntegrityError
-from ..linux import _safepath
+from ..linux import safepath
 from .streams import CHUNK, new_hasher
 
 
@@ -101,7 +101,7 @@ def rebuild_layer(layer_dir: str, tarsplit: str, diff_id: str | None = None, chu
                 elif kind == b"F":
                     size = int.from_bytes(src.read(8), "big")
                     rel = src.read(int.from_bytes(src.read(2), "big")).decode("utf-8", "surrogateescape")
-                    fd = _safepath.open_in_root(root_fd, rel, os.O_RDONLY | os.O_NOFOLLOW)
+                    fd = safepath.open_in_root(root_fd, rel, os.O_RDONLY | os.O_NOFOLLOW)
                     with os.fdopen(fd, "rb") as f:
                         left = size
                         while left:

@@ -26,10 +26,22 @@ import os
 import stat
 
 from . import libc
+from .syscalls import REAL, Syscalls
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; only type checkers need it here
 if TYPE_CHECKING:
-    from ..runtime.spec import MountSpec
+    from typing import Protocol
+
+    class MountSpec(Protocol):
+        """What a user mount must say (runtime/spec.py's MountSpec has it; linux/ may not import runtime/)."""
+
+        type: str  # "bind" | "tmpfs"
+        source: str
+        target: str
+        read_only: bool
+        recursive: bool
+        copy_up: bool
+        options: list[str]
 
 SYS_openat2 = 437
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -54,16 +66,14 @@ class MountError(OSError):
     pass
 
 
-def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
-    how = libc.ffi.new("uint64_t[3]", [flags | os.O_CLOEXEC, mode, resolve])
-    ret = libc._syscall(SYS_openat2, dirfd, path, libc.ffi.cast("void *", how), 24)
-    return libc._check(ret, "openat2", path)
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0, sc: Syscalls = REAL) -> int:
+    return sc.openat2(dirfd, path, flags, mode, resolve)
 
 
 # --- phase 1: before pivot_root ---------------------------------------------------------------------------
 
 
-def open_sources(mounts: list[MountSpec]) -> list[int | None]:
+def open_sources(mounts: list[MountSpec], sc: Syscalls = REAL) -> list[int | None]:
     """A detached mount fd per bind (None for tmpfs). Closes what it opened if one fails."""
     fds: list[int | None] = []
     try:
@@ -73,39 +83,40 @@ def open_sources(mounts: list[MountSpec]) -> list[int | None]:
                 continue
             rec = libc.AT_RECURSIVE if m.recursive else 0
             try:
-                fd = libc.open_tree(libc.AT_FDCWD, m.source, libc.OPEN_TREE_CLONE | libc.OPEN_TREE_CLOEXEC | rec)
+                fd = sc.open_tree(libc.AT_FDCWD, m.source, libc.OPEN_TREE_CLONE | libc.OPEN_TREE_CLOEXEC | rec)
             except OSError as exc:
                 raise MountError(exc.errno, f"bind source {m.source}: {os.strerror(exc.errno or 0)}") from None
             fds.append(fd)
     except BaseException:
-        close_all(fds)
+        close_all(fds, sc)
         raise
     return fds
 
 
-def close_all(fds: list[int | None]) -> None:
+def close_all(fds: list[int | None], sc: Syscalls = REAL) -> None:
     for fd in fds:
         if fd is not None:
             with contextlib.suppress(OSError):
-                os.close(fd)
+                sc.close(fd)
 
 
 # --- phase 2: after pivot_root, old root detached ---------------------------------------------------------
 
 
-def attach(mounts: list[MountSpec], fds: list[int | None], readonly_rootfs: bool = False) -> None:
+def attach(mounts: list[MountSpec], fds: list[int | None], readonly_rootfs: bool = False,
+           sc: Syscalls = REAL) -> None:
     """Mount each source on its target inside the current root (see the module docstring). Closes ``fds``."""
-    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    root = sc.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         if readonly_rootfs:
             # --read-only: mount points may still have to be created (runc does it before the remount too).
-            libc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_BIND)
-        proc_dev = os.stat("/proc").st_dev
+            sc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_BIND)
+        proc_dev = sc.stat("/proc").st_dev
         for m, fd in zip(mounts, fds, strict=True):
-            want_dir = fd is None or stat.S_ISDIR(os.fstat(fd).st_mode)
-            target = ensure_target(root, m.target, want_dir)
+            want_dir = fd is None or stat.S_ISDIR(sc.fstat(fd).st_mode)
+            target = ensure_target(root, m.target, want_dir, sc=sc)
             try:
-                st = os.fstat(target)
+                st = sc.fstat(target)
                 if st.st_dev == proc_dev:
                     raise MountError(errno.EPERM, f"mount destination {m.target} resolves into /proc: not allowed")
                 if stat.S_ISDIR(st.st_mode) != want_dir:
@@ -114,61 +125,61 @@ def attach(mounts: list[MountSpec], fds: list[int | None], readonly_rootfs: bool
                                      f"cannot mount a {kind} on {m.target}: the container has a "
                                      f"{'file' if want_dir else 'directory'} there")
                 if fd is None:
-                    tmpfs = _tmpfs(m)
+                    tmpfs = _tmpfs(m, sc)
                     try:
-                        libc.move_mount(tmpfs, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+                        sc.move_mount(tmpfs, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
                     finally:
-                        os.close(tmpfs)
+                        sc.close(tmpfs)
                     continue
-                if m.copy_up and st.st_dev == os.fstat(root).st_dev:
+                if m.copy_up and st.st_dev == sc.fstat(root).st_dev:
                     copy_up(target, fd)  # before the read-only flag: `-v name:/path:ro` is populated too
                 if m.read_only:
                     rec = libc.AT_RECURSIVE if m.recursive else 0
-                    libc.mount_setattr(fd, "", libc.AT_EMPTY_PATH | rec, attr_set=libc.MOUNT_ATTR_RDONLY)
-                libc.move_mount(fd, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+                    sc.mount_setattr(fd, "", libc.AT_EMPTY_PATH | rec, attr_set=libc.MOUNT_ATTR_RDONLY)
+                sc.move_mount(fd, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
             finally:
-                os.close(target)
+                sc.close(target)
         if readonly_rootfs:
-            libc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
+            sc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
     finally:
-        os.close(root)
-        close_all(fds)
+        sc.close(root)
+        close_all(fds, sc)
 
 
-def ensure_target(root: int, path: str, is_dir: bool, depth: int = 0) -> int:
+def ensure_target(root: int, path: str, is_dir: bool, depth: int = 0, sc: Syscalls = REAL) -> int:
     """An O_PATH fd for ``path`` resolved inside ``root``, creating what is missing (directories on the way,
     then a directory or an empty file). A dangling symlink is followed, inside the root, and created."""
     if depth > _MAX_LINKS:
         raise MountError(errno.ELOOP, f"too many symbolic links resolving {path}")
     try:
-        return openat2(root, path, os.O_PATH, _RESOLVE)
+        return sc.openat2(root, path, os.O_PATH, 0, _RESOLVE)
     except FileNotFoundError:
         pass
     parent_path, name = os.path.split(path.rstrip("/"))
     if not name or name in (".", ".."):
         raise MountError(errno.EINVAL, f"invalid mount destination {path}")
-    parent = ensure_target(root, parent_path or "/", True, depth + 1)
+    parent = ensure_target(root, parent_path or "/", True, depth + 1, sc)
     try:
         try:
             if is_dir:
-                os.mkdir(name, 0o755, dir_fd=parent)
+                sc.mkdir(name, 0o755, dir_fd=parent)
             else:
-                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                sc.close(sc.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                                  0o644, dir_fd=parent))
         except FileExistsError:
             try:  # a dangling symlink (made by the image): create what it points to, inside the root
-                link = os.readlink(name, dir_fd=parent)
+                link = sc.readlink(name, dir_fd=parent)
             except OSError:
                 link = None
             if link is not None:
                 base = parent_path or "/"
-                return ensure_target(root, os.path.join(base, link), is_dir, depth + 1)
-        return openat2(parent, name, os.O_PATH | os.O_NOFOLLOW, _RESOLVE)
+                return ensure_target(root, os.path.join(base, link), is_dir, depth + 1, sc)
+        return sc.openat2(parent, name, os.O_PATH | os.O_NOFOLLOW, 0, _RESOLVE)
     finally:
-        os.close(parent)
+        sc.close(parent)
 
 
-def _tmpfs(m: MountSpec) -> int:
+def _tmpfs(m: MountSpec, sc: Syscalls = REAL) -> int:
     """A detached tmpfs with ``m.options`` (mount(8) style), as an fd for move_mount."""
     attrs = 0
     data: list[tuple[str, str]] = []
@@ -182,15 +193,15 @@ def _tmpfs(m: MountSpec) -> int:
             attrs &= ~_TMPFS_ATTRS[_TMPFS_CLEARS[key]]
     if m.read_only:
         attrs |= libc.MOUNT_ATTR_RDONLY
-    fs = libc.fsopen("tmpfs")
+    fs = sc.fsopen("tmpfs")
     try:
-        libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "source", "tmpfs")  # what mount(8) shows, as Docker's
+        sc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "source", "tmpfs")  # what mount(8) shows, as Docker's
         for key, value in data:
-            libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, key, value)
-        libc.fsconfig(fs, libc.FSCONFIG_CMD_CREATE)
-        return libc.fsmount(fs, libc.FSMOUNT_CLOEXEC, attrs)
+            sc.fsconfig(fs, libc.FSCONFIG_SET_STRING, key, value)
+        sc.fsconfig(fs, libc.FSCONFIG_CMD_CREATE)
+        return sc.fsmount(fs, libc.FSMOUNT_CLOEXEC, attrs)
     finally:
-        os.close(fs)
+        sc.close(fs)
 
 
 # --- copy-up -----------------------------------------------------------------------------------------------

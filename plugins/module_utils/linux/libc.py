@@ -300,7 +300,7 @@ def interface_up(name: str = "lo") -> None:
         os.close(sock)
 
 
-# --- paths resolved inside a root: openat2 (linux/openat2.h); the rootfs/userdb/_safepath block ---
+# --- paths resolved inside a root: openat2 (linux/openat2.h); the rootfs/userdb/safepath block ---
 
 SYS_openat2 = 437  # the same number on every architecture (new syscall table)
 RESOLVE_NO_XDEV = 0x01

@@ -15,56 +15,60 @@ import errno
 import os
 
 from . import libc
+from .syscalls import REAL, Syscalls
 
 PAGE_LIMIT = 4095  # the option string must fit a page including its NUL
 
 
-def make_private(path: str = "/") -> None:
+def make_private(path: str = "/", sc: Syscalls = REAL) -> None:
     """Stop mount events propagating between this mount namespace and the host's."""
-    libc.mount(None, path, None, libc.MS_REC | libc.MS_PRIVATE)
+    sc.mount(None, path, None, libc.MS_REC | libc.MS_PRIVATE)
 
 
-def bind(source: str, target: str, readonly: bool = False, recursive: bool = False, flags: int = 0) -> None:
-    libc.mount(source, target, None, libc.MS_BIND | (libc.MS_REC if recursive else 0))
+def bind(source: str, target: str, readonly: bool = False, recursive: bool = False, flags: int = 0,
+         sc: Syscalls = REAL) -> None:
+    sc.mount(source, target, None, libc.MS_BIND | (libc.MS_REC if recursive else 0))
     if readonly or flags:
         # Bind mounts ignore per-mount flags on creation: they need a remount of the bind itself.
         ro = libc.MS_RDONLY if readonly else 0
-        libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_BIND | ro | flags)
+        sc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_BIND | ro | flags)
 
 
-def remount_readonly(target: str) -> None:
-    libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
+def remount_readonly(target: str, sc: Syscalls = REAL) -> None:
+    sc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
 
 
-def _fs_log(fd: int) -> str:
+def _fs_log(fd: int, sc: Syscalls = REAL) -> str:
     """The kernel's error messages for a filesystem context (``e overlay: ...`` lines)."""
     lines = []
     try:
         for _i in range(8):
-            lines.append(os.read(fd, 512).decode(errors="replace").strip())
+            lines.append(sc.read(fd, 512).decode(errors="replace").strip())
     except OSError:
         pass
     return "; ".join(line for line in lines if line)
 
 
-def mount_overlay(lower_dirs: list[str], upper: str, work: str, target: str, readonly: bool = False) -> None:
+def mount_overlay(lower_dirs: list[str], upper: str, work: str, target: str, readonly: bool = False,
+                  sc: Syscalls = REAL) -> None:
     """Mount an overlay on ``target``. ``lower_dirs`` is BOTTOM layer first (image order)."""
     if not lower_dirs:
         raise ValueError("overlay needs at least one lower layer")
     top_first = list(reversed(lower_dirs))
     try:
-        _mount_overlay_fsconfig(top_first, upper, work, target, readonly)
+        _mount_overlay_fsconfig(top_first, upper, work, target, readonly, sc)
     except _OldKernel:
-        _mount_overlay_legacy(top_first, upper, work, target, readonly)
+        _mount_overlay_legacy(top_first, upper, work, target, readonly, sc)
 
 
 class _OldKernel(Exception):
     pass
 
 
-def _mount_overlay_fsconfig(top_first: list[str], upper: str, work: str, target: str, readonly: bool) -> None:
+def _mount_overlay_fsconfig(top_first: list[str], upper: str, work: str, target: str, readonly: bool,
+                            sc: Syscalls = REAL) -> None:
     try:
-        fs = libc.fsopen("overlay")
+        fs = sc.fsopen("overlay")
     except OSError as exc:
         if exc.errno in (errno.ENOSYS, errno.EPERM):
             raise _OldKernel from None
@@ -73,28 +77,29 @@ def _mount_overlay_fsconfig(top_first: list[str], upper: str, work: str, target:
         try:
             for i, layer in enumerate(top_first):
                 try:
-                    libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "lowerdir+", layer)
+                    sc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "lowerdir+", layer)
                 except OSError as exc:
-                    if i == 0 and exc.errno == errno.EINVAL and "lowerdir+" in _fs_log(fs):
+                    if i == 0 and exc.errno == errno.EINVAL and "lowerdir+" in _fs_log(fs, sc):
                         raise _OldKernel from None
                     raise OSError(exc.errno, f"layer {layer}: {exc.strerror}") from None
-            libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "upperdir", upper)
-            libc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "workdir", work)
-            libc.fsconfig(fs, libc.FSCONFIG_CMD_CREATE)
-            mnt = libc.fsmount(fs, libc.FSMOUNT_CLOEXEC, libc.MOUNT_ATTR_RDONLY if readonly else 0)
+            sc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "upperdir", upper)
+            sc.fsconfig(fs, libc.FSCONFIG_SET_STRING, "workdir", work)
+            sc.fsconfig(fs, libc.FSCONFIG_CMD_CREATE)
+            mnt = sc.fsmount(fs, libc.FSMOUNT_CLOEXEC, libc.MOUNT_ATTR_RDONLY if readonly else 0)
             try:
-                libc.move_mount(mnt, "", libc.AT_FDCWD, target, libc.MOVE_MOUNT_F_EMPTY_PATH)
+                sc.move_mount(mnt, "", libc.AT_FDCWD, target, libc.MOVE_MOUNT_F_EMPTY_PATH)
             finally:
-                os.close(mnt)
+                sc.close(mnt)
         except OSError as exc:
-            log = _fs_log(fs)
+            log = _fs_log(fs, sc)
             detail = f" ({log})" if log else ""
             raise OSError(exc.errno, f"overlay mount on {target}: {exc.strerror}{detail}") from None
     finally:
-        os.close(fs)
+        sc.close(fs)
 
 
-def _mount_overlay_legacy(top_first: list[str], upper: str, work: str, target: str, readonly: bool) -> None:
+def _mount_overlay_legacy(top_first: list[str], upper: str, work: str, target: str, readonly: bool,
+                          sc: Syscalls = REAL) -> None:
     for p in (*top_first, upper, work):
         if any(c in p for c in ":,\\"):
             raise OSError(errno.EINVAL, f"overlay: layer path {p!r} contains ':', ',' or '\\'")
@@ -107,15 +112,15 @@ def _mount_overlay_legacy(top_first: list[str], upper: str, work: str, target: s
                 f"workdir={os.path.relpath(work, base)}")
         if len(opts) > PAGE_LIMIT:
             raise OSError(errno.E2BIG, f"overlay: {len(top_first)} layers exceed the mount options page")
-        cwd = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
+        cwd = sc.open(".", os.O_RDONLY | os.O_CLOEXEC)
         target = os.path.abspath(target)
-        os.chdir(base)
+        sc.chdir(base)
     try:
-        libc.mount("overlay", target, "overlay", libc.MS_RDONLY if readonly else 0, opts)
+        sc.mount("overlay", target, "overlay", libc.MS_RDONLY if readonly else 0, opts)
     finally:
         if cwd is not None:
-            os.fchdir(cwd)
-            os.close(cwd)
+            sc.fchdir(cwd)
+            sc.close(cwd)
 
 
 def mountpoints_under(path: str, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
@@ -139,10 +144,10 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def umount_all_under(path: str) -> None:
+def umount_all_under(path: str, sc: Syscalls = REAL) -> None:
     for mp in mountpoints_under(path):
         try:
-            libc.umount2(mp, libc.MNT_DETACH)
+            sc.umount2(mp, libc.MNT_DETACH)
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOENT):
                 raise

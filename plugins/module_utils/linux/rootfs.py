@@ -27,6 +27,7 @@ import os
 import stat
 
 from . import binds, libc, mounts
+from .syscalls import REAL, Syscalls
 
 OLD_ROOT = "/dev/.oldroot"
 INIT_TARGET = "/sbin/docker-init"
@@ -43,49 +44,49 @@ DEV_SYMLINKS = {
 _NOSUID_NODEV_NOEXEC = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
 
 
-def _real_dir(path: str, mode: int = 0o755) -> None:
+def _real_dir(path: str, mode: int = 0o755, sc: Syscalls = REAL) -> None:
     """Make ``path`` a directory, replacing a symlink or file the image may have put there."""
     try:
-        st = os.lstat(path)
+        st = sc.lstat(path)
     except FileNotFoundError:
-        os.makedirs(path, mode, exist_ok=True)
+        sc.makedirs(path, mode, exist_ok=True)
         return
     if not stat.S_ISDIR(st.st_mode):
-        os.unlink(path)
-        os.mkdir(path, mode)
+        sc.unlink(path)
+        sc.mkdir(path, mode)
 
 
-def pivot(rootfs: str) -> None:
+def pivot(rootfs: str, sc: Syscalls = REAL) -> None:
     """Mount /dev's tmpfs and pivot_root into ``rootfs``; the host root stays reachable at OLD_ROOT."""
     dev = rootfs + "/dev"
-    _real_dir(dev)
-    libc.mount("tmpfs", dev, "tmpfs", libc.MS_NOSUID | libc.MS_STRICTATIME, "mode=755,size=65536k")
-    os.mkdir(dev + "/.oldroot", 0o700)
-    libc.pivot_root(rootfs, rootfs + OLD_ROOT)
-    os.chdir("/")
+    _real_dir(dev, sc=sc)
+    sc.mount("tmpfs", dev, "tmpfs", libc.MS_NOSUID | libc.MS_STRICTATIME, "mode=755,size=65536k")
+    sc.mkdir(dev + "/.oldroot", 0o700)
+    sc.pivot_root(rootfs, rootfs + OLD_ROOT)
+    sc.chdir("/")
 
 
-def setup_dev(shm_size: int) -> None:
+def setup_dev(shm_size: int, sc: Syscalls = REAL) -> None:
     for name in HOST_DEVICES:
         target = f"/dev/{name}"
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
-        libc.mount(f"{OLD_ROOT}/dev/{name}", target, None, libc.MS_BIND)
+        sc.close(sc.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
+        sc.mount(f"{OLD_ROOT}/dev/{name}", target, None, libc.MS_BIND)
     for name, dest in DEV_SYMLINKS.items():
-        os.symlink(dest, f"/dev/{name}")
-    os.mkdir("/dev/pts", 0o755)
-    libc.mount("devpts", "/dev/pts", "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
-               "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    os.mkdir("/dev/shm", 0o1777)
-    libc.mount("shm", "/dev/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,size={shm_size // 1024}k")
-    os.mkdir("/dev/mqueue", 0o755)
-    libc.mount("mqueue", "/dev/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
+        sc.symlink(dest, f"/dev/{name}")
+    sc.mkdir("/dev/pts", 0o755)
+    sc.mount("devpts", "/dev/pts", "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    sc.mkdir("/dev/shm", 0o1777)
+    sc.mount("shm", "/dev/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, f"mode=1777,size={shm_size // 1024}k")
+    sc.mkdir("/dev/mqueue", 0o755)
+    sc.mount("mqueue", "/dev/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
 
 
-def setup_proc_sys(privileged: bool = False) -> None:
-    _real_dir("/proc")
-    libc.mount("proc", "/proc", "proc", _NOSUID_NODEV_NOEXEC)
-    _real_dir("/sys")
-    libc.mount("sysfs", "/sys", "sysfs", _NOSUID_NODEV_NOEXEC | (0 if privileged else libc.MS_RDONLY))
+def setup_proc_sys(privileged: bool = False, sc: Syscalls = REAL) -> None:
+    _real_dir("/proc", sc=sc)
+    sc.mount("proc", "/proc", "proc", _NOSUID_NODEV_NOEXEC)
+    _real_dir("/sys", sc=sc)
+    sc.mount("sysfs", "/sys", "sysfs", _NOSUID_NODEV_NOEXEC | (0 if privileged else libc.MS_RDONLY))
 
 
 def cgroup_layout() -> tuple[str | None, dict[str, str]]:
@@ -97,32 +98,36 @@ def cgroup_layout() -> tuple[str | None, dict[str, str]]:
         return parse_mountinfo(f.read())
 
 
-def setup_cgroupfs(layout: tuple[str | None, dict[str, str]], privileged: bool = False) -> None:
+def setup_cgroupfs(layout: tuple[str | None, dict[str, str]], privileged: bool = False,
+                   sc: Syscalls = REAL) -> None:
     """/sys/fs/cgroup as Docker shows it: the container's own cgroups (the cgroup namespace makes them the
     root), read-only unless privileged. v2: one cgroup2 mount; v1/hybrid: a tmpfs with one mount per
     hierarchy (and the unified one at ``unified``). ``layout``: ``cgroup_layout()``."""
     unified, v1 = layout
     ro = 0 if privileged else libc.MS_RDONLY
     target = "/sys/fs/cgroup"
-    if not os.path.isdir(target):
+    try:  # os.path.isdir, through the seam
+        if not stat.S_ISDIR(sc.stat(target).st_mode):
+            return
+    except OSError:
         return
     if not v1:
         if unified:
-            libc.mount("cgroup", target, "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
+            sc.mount("cgroup", target, "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
         return
-    libc.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
+    sc.mount("tmpfs", target, "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=755")
     by_mount: dict[str, list[str]] = {}
     for controller, mountpoint in v1.items():
         by_mount.setdefault(mountpoint, []).append(controller)
     for mountpoint, controllers in sorted(by_mount.items()):
         name = os.path.basename(mountpoint)
-        os.mkdir(f"{target}/{name}", 0o755)
-        libc.mount("cgroup", f"{target}/{name}", "cgroup", _NOSUID_NODEV_NOEXEC | ro, ",".join(controllers))
+        sc.mkdir(f"{target}/{name}", 0o755)
+        sc.mount("cgroup", f"{target}/{name}", "cgroup", _NOSUID_NODEV_NOEXEC | ro, ",".join(controllers))
     if unified:
-        os.mkdir(f"{target}/unified", 0o755)
-        libc.mount("cgroup2", f"{target}/unified", "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
+        sc.mkdir(f"{target}/unified", 0o755)
+        sc.mount("cgroup2", f"{target}/unified", "cgroup2", _NOSUID_NODEV_NOEXEC | ro)
     if ro:
-        libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "mode=755")
+        sc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC, "mode=755")
 
 
 class HostSource:
@@ -130,89 +135,89 @@ class HostSource:
 
     __slots__ = ("fd", "readonly", "target")
 
-    def __init__(self, host_path: str, target: str, readonly: bool = False):
+    def __init__(self, host_path: str, target: str, readonly: bool = False, sc: Syscalls = REAL):
         self.target = target
         self.readonly = readonly
-        self.fd = libc.open_tree(libc.AT_FDCWD, host_path, libc.OPEN_TREE_CLONE | libc.OPEN_TREE_CLOEXEC)
+        self.fd = sc.open_tree(libc.AT_FDCWD, host_path, libc.OPEN_TREE_CLONE | libc.OPEN_TREE_CLOEXEC)
 
 
-def file_target(root: int, path: str) -> int:
+def file_target(root: int, path: str, sc: Syscalls = REAL) -> int:
     """An O_PATH fd of a regular file (or device) at ``path`` inside ``root`` to mount a file on: parents are
     resolved and created inside the root; a symlink in the last component is replaced rather than followed
     (a container's /etc/hosts is a file of its own, as with Docker), a missing file is created."""
     parent_path, name = os.path.split(path.rstrip("/"))
     if not name or name in (".", ".."):
         raise OSError(errno.EINVAL, f"invalid container path {path}")
-    parent = binds.ensure_target(root, parent_path or "/", True)
+    parent = binds.ensure_target(root, parent_path or "/", True, sc=sc)
     try:
         try:
-            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            st = sc.stat(name, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             st = None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise OSError(errno.EISDIR, f"cannot mount a file on directory {path}")
         if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode)):
-            os.unlink(name, dir_fd=parent)
+            sc.unlink(name, dir_fd=parent)
             st = None
         if st is None:
-            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+            sc.close(sc.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
                              dir_fd=parent))
-        return libc.openat2(parent, name, os.O_PATH | os.O_NOFOLLOW, 0, IN_ROOT)
+        return sc.openat2(parent, name, os.O_PATH | os.O_NOFOLLOW, 0, IN_ROOT)
     finally:
-        os.close(parent)
+        sc.close(parent)
 
 
-def attach_host_files(root: int, sources: list[HostSource]) -> None:
+def attach_host_files(root: int, sources: list[HostSource], sc: Syscalls = REAL) -> None:
     """Move each cloned host file onto its target, resolved inside ``root`` (see the module docstring)."""
     for src in sources:
         if src.readonly:
-            libc.mount_setattr(src.fd, "", libc.AT_EMPTY_PATH, attr_set=libc.MOUNT_ATTR_RDONLY)
-        target = file_target(root, src.target)
+            sc.mount_setattr(src.fd, "", libc.AT_EMPTY_PATH, attr_set=libc.MOUNT_ATTR_RDONLY)
+        target = file_target(root, src.target, sc)
         try:
-            libc.move_mount(src.fd, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH | libc.MOVE_MOUNT_T_EMPTY_PATH)
+            sc.move_mount(src.fd, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH | libc.MOVE_MOUNT_T_EMPTY_PATH)
         finally:
-            os.close(target)
+            sc.close(target)
 
 
-def close_sources(sources: list[HostSource]) -> None:
+def close_sources(sources: list[HostSource], sc: Syscalls = REAL) -> None:
     for src in sources:
         with contextlib.suppress(OSError):
-            os.close(src.fd)
+            sc.close(src.fd)
 
 
-def detach_old_root() -> None:
-    libc.umount2(OLD_ROOT, libc.MNT_DETACH)
-    os.rmdir(OLD_ROOT)
+def detach_old_root(sc: Syscalls = REAL) -> None:
+    sc.umount2(OLD_ROOT, libc.MNT_DETACH)
+    sc.rmdir(OLD_ROOT)
 
 
-def mask_paths(paths: list[str]) -> None:
+def mask_paths(paths: list[str], sc: Syscalls = REAL) -> None:
     """Hide kernel files as Docker does: /dev/null over files, an empty read-only tmpfs over directories."""
     for path in paths:
         try:
-            st = os.stat(path)
+            st = sc.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             continue
         if stat.S_ISDIR(st.st_mode):
-            libc.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY)
+            sc.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY)
         else:
-            libc.mount("/dev/null", path, None, libc.MS_BIND)
+            sc.mount("/dev/null", path, None, libc.MS_BIND)
 
 
-def readonly_paths(paths: list[str]) -> None:
+def readonly_paths(paths: list[str], sc: Syscalls = REAL) -> None:
     for path in paths:
         try:
-            libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC)
+            sc.mount(path, path, None, libc.MS_BIND | libc.MS_REC)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 continue
             raise
-        libc.mount(None, path, None,
-                   libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
+        sc.mount(None, path, None,
+                 libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
 
 
-def ensure_cwd(root: int, cwd: str) -> None:
+def ensure_cwd(root: int, cwd: str, sc: Syscalls = REAL) -> None:
     """Create the working directory inside ``root`` if missing (Docker creates --workdir)."""
-    os.close(binds.ensure_target(root, cwd, True))
+    sc.close(binds.ensure_target(root, cwd, True, sc=sc))
 
 
 class DeviceNode:
@@ -221,7 +226,7 @@ class DeviceNode:
     __slots__ = ("gid", "mode", "rdev", "target", "uid")
 
     def __init__(self, host_path: str, target: str, permissions: str = "rwm"):
-        st = os.stat(host_path)
+        st = os.stat(host_path)  # the host's node, before pivot_root: not the container's tree
         if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
             raise OSError(errno.EINVAL, f"{host_path} is not a device")
         mode = stat.S_IMODE(st.st_mode)
@@ -234,24 +239,24 @@ class DeviceNode:
         self.rdev, self.uid, self.gid = st.st_rdev, st.st_uid, st.st_gid
 
 
-def add_device(root: int, node: DeviceNode) -> None:
+def add_device(root: int, node: DeviceNode, sc: Syscalls = REAL) -> None:
     """The node at ``node.target``, resolved inside ``root``: parents created there, whatever was at the
     name (a file, a symlink) replaced, never followed."""
     parent_path, name = os.path.split(node.target.rstrip("/"))
     if not name or name in (".", ".."):
         raise OSError(errno.EINVAL, f"invalid device path {node.target}")
-    parent = binds.ensure_target(root, parent_path or "/", True)
+    parent = binds.ensure_target(root, parent_path or "/", True, sc=sc)
     try:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=parent)
+            sc.unlink(name, dir_fd=parent)
         mask = os.umask(0)  # mknod's mode is masked by the umask: the node gets the host's mode exactly
         try:
-            os.mknod(name, node.mode, node.rdev, dir_fd=parent)
+            sc.mknod(name, node.mode, node.rdev, dir_fd=parent)
         finally:
             os.umask(mask)
-        os.chown(name, node.uid, node.gid, dir_fd=parent, follow_symlinks=False)
+        sc.chown(name, node.uid, node.gid, dir_fd=parent, follow_symlinks=False)
     finally:
-        os.close(parent)
+        sc.close(parent)
 
 
 def host_devices(top: str = "/dev") -> list[str]:
@@ -288,7 +293,7 @@ def device_nodes(privileged: bool, devices: list[tuple[str, str, str]]) -> list[
 def setup(rootfs: str, *, etc_files: dict[str, str], masked: list[str], readonly: list[str],
           readonly_rootfs: bool, shm_size: int, cwd: str, privileged: bool = False,
           devices: list[tuple[str, str, str]] | None = None, init_binary: str | None = None,
-          cgroup_mounts: bool = False) -> None:
+          cgroup_mounts: bool = False, sc: Syscalls = REAL) -> None:
     """From the overlay mounted on ``rootfs`` (host path) to the final view; see the module docstring.
 
     ``etc_files`` maps container paths to host files; ``masked``/``readonly`` are container paths.
@@ -299,28 +304,28 @@ def setup(rootfs: str, *, etc_files: dict[str, str], masked: list[str], readonly
     sources: list[HostSource] = []
     try:
         for path, src in etc_files.items():
-            sources.append(HostSource(os.path.realpath(src), path))
+            sources.append(HostSource(os.path.realpath(src), path, sc=sc))
         if init_binary:
-            sources.append(HostSource(os.path.realpath(init_binary), INIT_TARGET, readonly=True))
-        pivot(rootfs)
-        setup_dev(shm_size)
-        setup_proc_sys(privileged)
+            sources.append(HostSource(os.path.realpath(init_binary), INIT_TARGET, readonly=True, sc=sc))
+        pivot(rootfs, sc)
+        setup_dev(shm_size, sc)
+        setup_proc_sys(privileged, sc)
         layout = cgroup_layout() if cgroup_mounts else None
-        detach_old_root()
+        detach_old_root(sc)
         # From here on the container's tree is all there is.
         if layout is not None:
-            setup_cgroupfs(layout, privileged)
-        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            setup_cgroupfs(layout, privileged, sc)
+        root = sc.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for node in nodes:
-                add_device(root, node)
-            attach_host_files(root, sources)
-            mask_paths(masked)
-            readonly_paths(readonly)
-            ensure_cwd(root, cwd)
+                add_device(root, node, sc)
+            attach_host_files(root, sources, sc)
+            mask_paths(masked, sc)
+            readonly_paths(readonly, sc)
+            ensure_cwd(root, cwd, sc)
         finally:
-            os.close(root)
+            sc.close(root)
     finally:
-        close_sources(sources)
+        close_sources(sources, sc)
     if readonly_rootfs:
-        mounts.remount_readonly("/")
+        mounts.remount_readonly("/", sc)

@@ -30,7 +30,7 @@ def _entries(lines) -> list[list[str]]:
 
 
 def _container_file(root_fd: int, relpath: str) -> list[list[str]]:
-    from ..linux._safepath import open_in_root
+    from ..linux.safepath import open_in_root
 
     try:
         fd = open_in_root(root_fd, relpath, os.O_RDONLY | os.O_NONBLOCK)

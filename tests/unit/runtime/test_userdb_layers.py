@@ -12,8 +12,6 @@ import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.userdb import merged_file, resolve_user
 
-root_only = pytest.mark.skipif(os.geteuid() != 0, reason="whiteouts (mknod) and trusted.* xattrs need root")
-
 HOST_LINE = "mallory:x:4242:4242::/host:/bin/sh\n"
 IMAGE_LINE = "mallory:x:1111:1111::/inside:/bin/sh\n"
 
@@ -91,16 +89,3 @@ def test_a_fifo_is_not_read(box):
     os.makedirs(f"{bottom}/etc")
     os.mkfifo(f"{bottom}/etc/passwd")
     assert resolve_user([bottom], "1000").uid == 1000  # no hang, no entries
-
-
-@root_only
-def test_whiteouts_and_opaque_directories(box):
-    bottom, top, _host = box
-    write(f"{bottom}/etc/passwd", IMAGE_LINE)
-    os.makedirs(f"{top}/etc")
-    os.mknod(f"{top}/etc/passwd", 0o020000, os.makedev(0, 0))  # whiteout
-    assert merged_file([bottom, top], "etc/passwd") is None
-    os.unlink(f"{top}/etc/passwd")
-    assert uid([bottom, top]) == 1111
-    os.setxattr(f"{top}/etc", "trusted.overlay.opaque", b"y")
-    assert merged_file([bottom, top], "etc/passwd") is None

@@ -11,8 +11,6 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.linux import li
 
 from .helpers import in_child
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
 
 def _layers(tmp_path, count: int, name_len: int = 40) -> list[str]:
     layers = []
