@@ -22,7 +22,7 @@ demo: setup registry seed
 	$(VENV)/bin/ansible-playbook playbooks/hello.yml
 
 ## Run every test suite; non-zero on any failure.
-test: setup lint sanity debian-image
+test: setup lint sanity unit-unprivileged debian-image
 	$(PY) -m pytest tests
 
 setup: packages venv $(VENV)/.collection-linked
@@ -68,8 +68,11 @@ sanity: setup
 
 # tests/unit needs no root: run it as nobody (65534), as an unprivileged user would. The tree must be readable by
 # that user; nobody cannot write here, hence no bytecode cache and HOME in /tmp.
+## tests/unit needs no privileges: run it as nobody. CAP_DAC_READ_SEARCH (read and search only, no write, no
+## other capability) lets nobody read a clone under /root (0700), as in CI's fresh root.
 unit-unprivileged: setup
-	setpriv --reuid=65534 --regid=65534 --clear-groups env PYTHONDONTWRITEBYTECODE=1 HOME=/tmp \
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+dac_read_search \
+		--ambient-caps=+dac_read_search env PYTHONDONTWRITEBYTECODE=1 HOME=/tmp \
 		$(PY) -m pytest tests/unit -q -p no:cacheprovider
 
 lint: setup
