@@ -65,7 +65,7 @@ class ContainerPruneReport:
 
 def prune_containers(engine: Engine, filters: list[str] | None = None) -> ContainerPruneReport:
     """`container prune`: every stopped container that matches the filters."""
-    from .disk_usage import tree_size
+    from ..treesize import tree_size
 
     matcher = PruneFilter.parse(filters)
     report = ContainerPruneReport()
