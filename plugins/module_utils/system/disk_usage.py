@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..treesize import tree_size
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from .services import EngineServices
 
 ACTIVE_STATES = ("running", "paused", "restarting")
 
@@ -81,7 +81,7 @@ class DiskUsage:
         }
 
 
-def measure(engine: Engine) -> DiskUsage:
+def measure(engine: EngineServices) -> DiskUsage:
     from .views import container_row
 
     images = engine.images.list()
@@ -113,7 +113,7 @@ def measure(engine: Engine) -> DiskUsage:
     return usage
 
 
-def _volumes(engine: Engine) -> list[VolumeUsage]:
+def _volumes(engine: EngineServices) -> list[VolumeUsage]:
     volumes = getattr(engine, "volumes", None)
     if volumes is None:
         return []

@@ -15,7 +15,7 @@ from ..fsutil import atomic_write_bytes, ensure_dir
 from ..version import ENGINE_VERSION
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from .services import EngineServices
 
 
 # statfs magic is not needed: mountinfo names the filesystem; these are Docker's names for them.
@@ -132,7 +132,7 @@ def _limit_support(layout: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def engine_info(engine: Engine) -> dict[str, Any]:
+def engine_info(engine: EngineServices) -> dict[str, Any]:
     """Docker's /info document for this host and engine root."""
     mounts = _mountinfo()
     layout = cgroup_layout(mounts)
