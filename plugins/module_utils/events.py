@@ -12,11 +12,21 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from .fsutil import ensure_dir, locked
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+
+
+class DirectoryWaiter(Protocol):
+    """What ``follow`` needs of a directory watch (``linux.inotify.DirectoryWatch``)."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+    def __enter__(self) -> DirectoryWaiter: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class EventJournal:
@@ -80,17 +90,16 @@ class EventJournal:
         except FileNotFoundError:
             pass
 
-    def follow(self, since_ns: int = 0) -> Iterator[dict]:
+    def follow(self, watch_directory: Callable[[str], DirectoryWaiter], since_ns: int = 0) -> Iterator[dict]:
         """Events since ``since_ns``, then each new one as it is appended, until the caller stops iterating.
 
-        Woken by inotify on the journal's directory, never by polling; survives rotation.
+        Woken by ``watch_directory`` (``linux.inotify.DirectoryWatch``: the caller passes it, as basics sit below
+        linux/) on the journal's directory, never by polling; survives rotation.
         """
-        from .linux.inotify import DirectoryWatch
-
         since_ns = max(since_ns, self._age_floor())
         ensure_dir(self.directory, 0o700)
         # Watch first, so nothing appended while the backlog is read can be missed.
-        with DirectoryWatch(self.directory) as watch:
+        with watch_directory(self.directory) as watch:
             current = self._open_current()
             try:
                 inode = os.fstat(current.fileno()).st_ino if current else None

@@ -26,6 +26,7 @@ from ..engine import Engine
 from ..errors import ContainerFailed, ContainerNotFound, EngineError, ImageNotFound, InvalidArgument
 from ..records.hostconfig import HostConfig, RestartPolicy, Ulimit
 from ..system.views import inspect_container
+from ..units import ram_in_bytes
 from .network import container_network_fields
 
 
@@ -55,8 +56,6 @@ def _size(value: Any) -> int:
         return 0
     if isinstance(value, int):
         return value
-    from ..cli.container_commands import ram_in_bytes
-
     return -1 if str(value) == "-1" else ram_in_bytes(str(value))
 
 

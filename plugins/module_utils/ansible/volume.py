@@ -7,7 +7,7 @@ from typing import Any
 
 from ..engine import Engine
 from ..errors import NotFound
-from ..system.views import inspect_volume
+from ..runtime.volumes import inspect_volume
 
 
 def _differences(current: dict[str, Any], params: dict[str, Any]) -> list[str]:

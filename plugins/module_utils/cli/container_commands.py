@@ -12,6 +12,7 @@ from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
 from ..records.hostconfig import HostConfig
+from ..units import ram_in_bytes
 from .common import err, out, print_inspect, progress
 from .network_commands import add_run_network_options, host_config_network_fields
 from .volume_commands import add_mount_options, mounts_from_args
@@ -112,16 +113,6 @@ def _host_config(args: argparse.Namespace) -> HostConfig:
     if args.shm_size:
         hc.shm_size = ram_in_bytes(args.shm_size)
     return hc
-
-
-def ram_in_bytes(text: str) -> int:
-    """go-units RAMInBytes: binary units, 512m = 512 MiB."""
-    import re
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)(?:i?b)?\s*", str(text).lower())
-    if not m:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    return int(float(m.group(1)) * 1024 ** "bkmgtp".index(m.group(2) or "b"))
 
 
 def _nano_cpus(text: str) -> int:

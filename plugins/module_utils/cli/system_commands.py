@@ -44,7 +44,9 @@ def cmd_events(engine: Engine, args: argparse.Namespace) -> int:
         for event in engine.events.read(since_ns=start, until_ns=until):
             emit(event)
         return 0
-    for event in engine.events.follow(since_ns=start):
+    from ..linux.inotify import DirectoryWatch
+
+    for event in engine.events.follow(DirectoryWatch, since_ns=start):
         emit(event)
     return 0
 

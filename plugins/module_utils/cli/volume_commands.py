@@ -71,7 +71,7 @@ def cmd_ls(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
     from ..errors import NotFound
-    from ..system.views import inspect_volume
+    from ..runtime.volumes import inspect_volume
     from .common import print_inspect
 
     documents, missing = [], []

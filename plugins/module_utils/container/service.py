@@ -33,7 +33,7 @@ from ..records.containers import (
     process_alive,
     process_start_time,
 )
-from ..records.hostconfig import check_host_config
+from ..runtime.validate import check_host_config
 from ..runtime.volumes import VolumeService
 from ..supervision import supervisor
 from ..timefmt import utc_now_rfc3339

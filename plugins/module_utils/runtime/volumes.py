@@ -33,7 +33,7 @@ from ..errors import Conflict, InvalidArgument, NotFound, UnsupportedError
 from ..event_filters import label_matches
 from ..fsutil import atomic_write_json, durable_rename, ensure_dir, locked, read_json
 from ..records.hostconfig import Mount
-from ..system.disk_usage import tree_size
+from ..treesize import tree_size
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
@@ -69,6 +69,19 @@ class VolumeRecord:
     @property
     def anonymous(self) -> bool:
         return ANONYMOUS_LABEL in self.labels
+
+
+def inspect_volume(volume: VolumeRecord) -> dict[str, Any]:
+    """`docker volume inspect` of a VolumeRecord."""
+    return {
+        "CreatedAt": volume.created_at,
+        "Driver": volume.driver,
+        "Labels": dict(volume.labels) or None,
+        "Mountpoint": volume.mountpoint,
+        "Name": volume.name,
+        "Options": dict(volume.options) or None,
+        "Scope": "local",
+    }
 
 
 def validate_name(name: str) -> None:
@@ -321,8 +334,6 @@ class VolumeService:
 
     def usage(self) -> list[dict[str, Any]]:
         """`system df`'s volumes (Docker's shape): the inspect fields plus ``UsageData`` {Size, RefCount}."""
-        from ..system.views import inspect_volume
-
         return [{**inspect_volume(v),
                  "UsageData": {"Size": tree_size(v.mountpoint), "RefCount": len(self.users(v.name))}}
                 for v in self.list()]

@@ -15,37 +15,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..treesize import tree_size
+
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from .services import EngineServices
 
 ACTIVE_STATES = ("running", "paused", "restarting")
-
-
-def tree_size(path: str) -> int:
-    """Bytes of the regular files (and symlink targets' names) under ``path``, hardlinks counted once."""
-    total, seen = 0, set()
-    stack = [path]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = os.scandir(directory)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                    continue
-                if st.st_nlink > 1:
-                    if (st.st_dev, st.st_ino) in seen:
-                        continue
-                    seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
 
 
 @dataclass
@@ -106,7 +81,7 @@ class DiskUsage:
         }
 
 
-def measure(engine: Engine) -> DiskUsage:
+def measure(engine: EngineServices) -> DiskUsage:
     from .views import container_row
 
     images = engine.images.list()
@@ -138,7 +113,7 @@ def measure(engine: Engine) -> DiskUsage:
     return usage
 
 
-def _volumes(engine: Engine) -> list[VolumeUsage]:
+def _volumes(engine: EngineServices) -> list[VolumeUsage]:
     volumes = getattr(engine, "volumes", None)
     if volumes is None:
         return []

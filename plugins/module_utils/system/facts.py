@@ -16,7 +16,7 @@ from ..linux.cgroups.detect import limit_support
 from ..version import ENGINE_VERSION
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from .services import EngineServices
 
 
 # statfs magic is not needed: mountinfo names the filesystem; these are Docker's names for them.
@@ -118,7 +118,7 @@ def _limit_support(layout: dict[str, Any]) -> dict[str, bool]:
     return limit_support(layout["mode"], layout["v1"], layout["unified"])
 
 
-def engine_info(engine: Engine) -> dict[str, Any]:
+def engine_info(engine: EngineServices) -> dict[str, Any]:
     """Docker's /info document for this host and engine root."""
     mounts = _mountinfo()
     layout = cgroup_layout(mounts)

@@ -19,8 +19,8 @@ from ..faults import fault_point
 from ..fsutil import ensure_dir
 
 if TYPE_CHECKING:
-    from ..engine import Engine
     from ..image.service import RemovalReport
+    from .services import EngineServices
 
 PRUNABLE_STATES = ("created", "exited", "dead")
 
@@ -63,9 +63,9 @@ class ContainerPruneReport:
     failed: dict[str, str] = field(default_factory=dict)   # id -> why it could not be removed (the rest go on)
 
 
-def prune_containers(engine: Engine, filters: list[str] | None = None) -> ContainerPruneReport:
+def prune_containers(engine: EngineServices, filters: list[str] | None = None) -> ContainerPruneReport:
     """`container prune`: every stopped container that matches the filters."""
-    from .disk_usage import tree_size
+    from ..treesize import tree_size
 
     matcher = PruneFilter.parse(filters)
     report = ContainerPruneReport()
@@ -90,7 +90,7 @@ def prune_containers(engine: Engine, filters: list[str] | None = None) -> Contai
     return report
 
 
-def prune_networks(engine: Engine, filters: list[str] | None = None) -> list[str]:
+def prune_networks(engine: EngineServices, filters: list[str] | None = None) -> list[str]:
     """`network prune`: user-defined networks no container uses, that match the filters."""
     matcher = PruneFilter.parse(filters)
     removed = engine.networks.prune(lambda doc: matcher.matches(doc.get("Created", ""), doc.get("Labels") or {}))
@@ -112,7 +112,7 @@ class SystemPruneReport:
 
 
 @contextlib.contextmanager
-def prune_lock(engine: Engine) -> Iterator[None]:
+def prune_lock(engine: EngineServices) -> Iterator[None]:
     ensure_dir(engine.config.root)
     fd = os.open(os.path.join(engine.config.root, "prune.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -125,7 +125,7 @@ def prune_lock(engine: Engine) -> Iterator[None]:
         os.close(fd)
 
 
-def prune_system(engine: Engine, all_images: bool = False, volumes: bool = False,
+def prune_system(engine: EngineServices, all_images: bool = False, volumes: bool = False,
                  filters: list[str] | None = None) -> SystemPruneReport:
     """`system prune [-a] [--volumes] [--filter …]`."""
     PruneFilter.parse(filters)  # refuse a bad filter before removing anything

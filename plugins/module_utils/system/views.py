@@ -278,19 +278,6 @@ def container_mounts(record: ContainerRecord) -> list[dict[str, Any]]:
     return [{k: p[k] for k in keys if k in p} for p in points if isinstance(p, dict)]
 
 
-def inspect_volume(volume: Any) -> dict[str, Any]:
-    """`docker volume inspect` of a VolumeRecord (runtime/volumes.py)."""
-    return {
-        "CreatedAt": volume.created_at,
-        "Driver": volume.driver,
-        "Labels": dict(volume.labels) or None,
-        "Mountpoint": volume.mountpoint,
-        "Name": volume.name,
-        "Options": dict(volume.options) or None,
-        "Scope": "local",
-    }
-
-
 def volume_row(volume: Any) -> dict[str, Any]:
     """The fields `docker volume ls --format` knows."""
     return {

@@ -25,6 +25,7 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.records.hostcon
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.volumes import (
     ANONYMOUS_LABEL,
     VolumeService,
+    inspect_volume,
     mount_points,
     parse_filters,
     parse_mount_flag,
@@ -33,7 +34,7 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.volumes
     parse_volume_flag,
     uses_volume,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.system.views import inspect_volume, volume_row
+from ansible_collections.pycontainer.engine.plugins.module_utils.system.views import volume_row
 
 # --- parsing ---------------------------------------------------------------------------------------------
 
