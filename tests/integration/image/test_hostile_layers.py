@@ -66,11 +66,15 @@ def box(tmp_path):
     return tmp_path, str(layer), str(outside)
 
 
-HOST_FILES = ["/etc/passwd", "/etc/hostname", "/tmp"]
+HOST_FILES = ["/etc/passwd", "/etc/hostname"]
+# /tmp's own owner and mode only: its link count and times change whenever another process uses /tmp.
+HOST_DIRS = ["/tmp"]
 
 
 def host_state():
-    return {p: os.lstat(p) for p in HOST_FILES if os.path.lexists(p)} | {
+    files = {p: os.lstat(p) for p in HOST_FILES if os.path.lexists(p)}
+    dirs = {p: (st.st_mode, st.st_uid, st.st_gid) for p in HOST_DIRS for st in [os.lstat(p)]}
+    return files | dirs | {
         "/pwned": os.path.lexists("/pwned"),
         "/etc/pwned": os.path.lexists("/etc/pwned"),
     }
