@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..container.compare import UPDATABLE_OPTIONS, VIEWS, Settings, option_differences, option_view
+from ..container.option_table import BY_NAME, host_fields_from_params
 from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import ContainerFailed, ContainerNotFound, EngineError, ImageNotFound, InvalidArgument
-from ..records.hostconfig import HostConfig, RestartPolicy, Ulimit
+from ..records.hostconfig import HostConfig, RestartPolicy
 from ..system.views import inspect_container
 from .network import container_network_fields
 
@@ -48,26 +49,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _size(value: Any) -> int:
-    if value in (None, ""):
-        return 0
-    if isinstance(value, int):
-        return value
-    from ..cli.container_commands import ram_in_bytes
-
-    return -1 if str(value) == "-1" else ram_in_bytes(str(value))
-
-
-def _ulimit(text: str) -> Ulimit:
-    """community.docker's ``name:soft[:hard]``."""
-    name, _sep, values = str(text).partition(":")
-    soft, _sep, hard = values.partition(":")
-    try:
-        return Ulimit(name, int(soft), int(hard or soft))
-    except ValueError:
-        raise InvalidArgument(f"invalid ulimit {text!r}: expected name:soft[:hard]") from None
 
 
 def _mount(item: dict[str, Any]):
@@ -101,24 +82,7 @@ def host_config(params: dict[str, Any]) -> HostConfig:
     mounts += [_mount(m) for m in params.get("mounts") or []]
     host = HostConfig(
         **container_network_fields(params),  # network_mode, published_ports, networks, dns, etc_hosts
-        memory=_size(params.get("memory")),
-        memory_swap=_size(params.get("memory_swap")),
-        nano_cpus=round(float(params["cpus"]) * 1e9) if params.get("cpus") else 0,
-        cpu_shares=int(params.get("cpu_shares") or 0),
-        cpuset_cpus=params.get("cpuset_cpus") or "",
-        pids_limit=int(params.get("pids_limit") or 0),
-        ulimits=[_ulimit(u) for u in params.get("ulimits") or []],
-        cap_add=list(params.get("capabilities") or []),
-        cap_drop=list(params.get("cap_drop") or []),
-        security_opt=list(params.get("security_opts") or []),
-        devices=list(params.get("devices") or []),
-        device_cgroup_rules=list(params.get("device_cgroup_rules") or []),
-        pid_mode=params.get("pid_mode") or "",
-        ipc_mode=params.get("ipc_mode") or "",
-        uts_mode=params.get("uts") or "",
-        privileged=bool(params.get("privileged")),
-        read_only=bool(params.get("read_only")),
-        init=bool(params.get("init")),
+        **host_fields_from_params(params),   # the option table's (container/option_table.py)
         mounts=mounts,
         restart_policy=RestartPolicy(restart, int(params.get("restart_retries") or 0) if restart == "on-failure"
                                      else 0),
@@ -126,8 +90,6 @@ def host_config(params: dict[str, Any]) -> HostConfig:
         log_driver=params.get("log_driver") or "",
         log_options={str(k): _text(v) for k, v in (params.get("log_options") or {}).items()},
     )
-    if params.get("shm_size") is not None:
-        host.shm_size = _size(params["shm_size"])
     return host
 
 
@@ -317,13 +279,8 @@ class ContainerTask:
             return
         changes = None
         if names and names <= UPDATABLE_OPTIONS and not self.params.get("recreate"):
-            want = options.host_config
-            changes = UpdateOptions(
-                memory=want.memory if "memory" in names else None,
-                memory_swap=want.memory_swap if "memory_swap" in names else None,
-                nano_cpus=want.nano_cpus if "cpus" in names else None,
-                pids_limit=want.pids_limit if "pids_limit" in names else None,
-                restart_policy=want.restart_policy if names & {"restart_policy", "restart_retries"} else None)
+            want = options.host_config  # each differing option's UpdateOptions field (the table's) from it
+            changes = UpdateOptions(**{BY_NAME[n].update: getattr(want, BY_NAME[n].update) for n in names})
             try:
                 changes.applied_to(self.record.config.host_config)  # what update would refuse: recreate
             except InvalidArgument:

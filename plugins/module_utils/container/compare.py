@@ -8,10 +8,12 @@ container keeps defaults it got from its image.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..records.hostconfig import HostConfig
+from .option_table import OPTIONS, same, updatable
 
 if TYPE_CHECKING:
     from ..records.containers import ContainerRecord
@@ -55,7 +57,7 @@ def differences(record: ContainerRecord, options: CreateOptions, image_id: str |
     check("Config.Hostname", c.hostname, options.hostname, bool(options.hostname))
     for key, value in options.labels.items():
         check(f"Config.Labels.{key}", c.labels.get(key), value)
-    check("Config.Tty", c.tty, options.tty)
+    check("Config.Tty", c.tty, options.tty, options.tty)  # asked (-t, module tty): as the module compares it
     check("Config.OpenStdin", c.open_stdin, options.open_stdin)
     check("Config.StopTimeout", c.stop_timeout, options.stop_timeout, options.stop_timeout is not None)
     check("Config.StopSignal", c.stop_signal, options.stop_signal, bool(options.stop_signal))
@@ -86,6 +88,11 @@ def differences(record: ContainerRecord, options: CreateOptions, image_id: str |
                                     ("ExtraHosts", "extra_hosts")):
         check(f"HostConfig.{docker_name}", sorted(getattr(h, field_name)), sorted(getattr(want, field_name)))
     check("NetworkingConfig.EndpointsConfig", h.networks, want.networks)
+    has = Settings.of_record(record)
+    wants = dataclasses.replace(has, host=want)
+    for o in OPTIONS:  # the options the table names by their inspect path, compared as the module compares them
+        if o.inspect and o.view is not None and o.host_field and not same(o.name, o.view(has), o.view(wants)):
+            found.append(Difference(o.inspect, getattr(h, o.host_field), getattr(want, o.host_field)))
     return found
 
 
@@ -132,116 +139,12 @@ class Settings:
                    options.open_stdin, options.stop_signal, options.stop_timeout)
 
 
-def _signal(value: str) -> int | None:
-    from .service import parse_signal
-
-    return parse_signal(value) if value else None
-
-
-def _capability(name: str) -> str:
-    name = name.upper()
-    return name if name == "ALL" or name.startswith("CAP_") else "CAP_" + name
-
-
-def _device(text: str) -> str:
-    parts = text.split(":")
-    host = parts[0]
-    container = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
-    perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
-    return f"{host}:{container}:{perms}"
-
-
-def _mounts(host: HostConfig, origin: str) -> list[str]:
-    """The mounts one option made, as normal text (``-v`` text for volumes; type,source,target,options else)."""
-    from ..runtime.volumes import volume_flag_text
-
-    out = []
-    for m in host.mounts:
-        if m.options.get("origin") != origin:
-            continue
-        if origin == "volume-flag":
-            out.append(volume_flag_text(m))
-        else:
-            extra = [f"{k}={v}" for k, v in sorted(m.options.items()) if k != "origin"]
-            out.append(",".join([f"type={m.type}", *([f"source={m.source}"] if m.source else []),
-                                 f"target={m.target}", *(["readonly"] if m.read_only else []), *extra]))
-    return sorted(out)
-
-
-def _ports(host: HostConfig) -> list[str]:
-    from ..network.ports import display_host_ip
-
-    return sorted(f"{display_host_ip(b.get('HostIp', ''))}:{b.get('HostPort', '')}:{key}"
-                  for key, bindings in host.port_bindings.items() for b in bindings)
-
-
-def _networks(host: HostConfig) -> dict[str, dict[str, Any]]:
-    return {name: {k: sorted(v) if isinstance(v, list) else v for k, v in sorted((settings or {}).items()) if v}
-            for name, settings in sorted(host.networks.items())}
-
-
-def _path(value: str | None) -> str | None:
-    import posixpath
-
-    return posixpath.normpath(value) if value else value
-
-
-def _ulimit_text(u: Any) -> str:
-    return f"{u.name}:{u.soft}:{u.hard}"
-
-
-# option name -> its normal form; env and labels are compared key by key (only the keys the task sets).
-VIEWS: dict[str, Any] = {
-    "image": lambda s: s.image,
-    "command": lambda s: list(s.cmd) if s.cmd else None,
-    "entrypoint": lambda s: list(s.entrypoint) if s.entrypoint else None,
-    "working_dir": lambda s: _path(s.working_dir),
-    "user": lambda s: s.user,
-    "hostname": lambda s: s.hostname,
-    "tty": lambda s: s.tty,
-    "interactive": lambda s: s.open_stdin,
-    "kill_signal": lambda s: _signal(s.stop_signal),
-    "stop_timeout": lambda s: s.stop_timeout,
-    "memory": lambda s: s.host.memory,
-    "memory_swap": lambda s: s.host.memory_swap,
-    "cpus": lambda s: s.host.nano_cpus / 1e9,
-    "pids_limit": lambda s: max(s.host.pids_limit, 0),  # 0 and -1 both mean unlimited
-    "cpu_shares": lambda s: s.host.cpu_shares,
-    "cpuset_cpus": lambda s: s.host.cpuset_cpus,
-    "shm_size": lambda s: s.host.shm_size,
-    "restart_policy": lambda s: s.host.restart_policy.name,
-    "restart_retries": lambda s: s.host.restart_policy.maximum_retry_count,
-    "privileged": lambda s: s.host.privileged,
-    "read_only": lambda s: s.host.read_only,
-    "init": lambda s: s.host.init,
-    "auto_remove": lambda s: s.host.auto_remove,
-    "capabilities": lambda s: sorted({_capability(c) for c in s.host.cap_add}),
-    "cap_drop": lambda s: sorted({_capability(c) for c in s.host.cap_drop}),
-    "security_opts": lambda s: sorted(s.host.security_opt),
-    "devices": lambda s: sorted(_device(d) for d in s.host.devices),
-    "device_cgroup_rules": lambda s: sorted(s.host.device_cgroup_rules),
-    "pid_mode": lambda s: s.host.pid_mode,
-    "ipc_mode": lambda s: s.host.ipc_mode,
-    "uts": lambda s: s.host.uts_mode,
-    "ulimits": lambda s: sorted(_ulimit_text(u) for u in s.host.ulimits),
-    "log_driver": lambda s: s.host.log_driver,
-    "log_options": lambda s: dict(sorted(s.host.log_options.items())),
-    "volumes": lambda s: _mounts(s.host, "volume-flag"),
-    "tmpfs": lambda s: _mounts(s.host, "tmpfs-flag"),
-    "mounts": lambda s: _mounts(s.host, "mount-flag"),
-    "published_ports": lambda s: _ports(s.host),
-    "publish_all_ports": lambda s: s.host.publish_all_ports,
-    "exposed_ports": lambda s: sorted(s.host.expose),
-    "dns_servers": lambda s: list(s.host.dns),  # order matters to the resolver
-    "dns_search_domains": lambda s: list(s.host.dns_search),
-    "dns_opts": lambda s: sorted(s.host.dns_options),
-    "etc_hosts": lambda s: dict(sorted(item.split(":", 1) for item in s.host.extra_hosts)),
-    "network_mode": lambda s: s.host.network_mode,
-    "networks": lambda s: _networks(s.host),
-}
+# option name -> its normal form (container/option_table.py); env and labels are compared key by key (only the
+# keys the task sets).
+VIEWS: dict[str, Any] = {o.name: o.view for o in OPTIONS if o.view is not None}
 
 # Options `update` changes in place (container/update.py): a difference only there needs no new container.
-UPDATABLE_OPTIONS = frozenset({"memory", "memory_swap", "cpus", "pids_limit", "restart_policy", "restart_retries"})
+UPDATABLE_OPTIONS = updatable()
 
 
 def option_view(settings: Settings, asked: set[str] | frozenset[str], env_keys: list[str],
@@ -258,4 +161,4 @@ def option_view(settings: Settings, asked: set[str] | frozenset[str], env_keys: 
 
 def option_differences(actual: dict[str, Any], desired: dict[str, Any]) -> list[Difference]:
     return [Difference(name, actual.get(name), value) for name, value in desired.items()
-            if actual.get(name) != value]
+            if not same(name, actual.get(name), value)]

@@ -10,6 +10,7 @@ import datetime as _dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..container.option_table import inspect_fields
 from ..records.containers import ContainerRecord
 from ..records.hostconfig import HostConfig
 from ..timefmt import human_duration, human_size, parse_rfc3339
@@ -249,6 +250,7 @@ def host_config_view(h: HostConfig) -> dict[str, Any]:
         "AutoRemove": h.auto_remove,
         "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},
         "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_options)},
+        **inspect_fields("HostConfig", h),  # the option table's (GroupAdd...)
         **_host_config_mounts(h),
     }
 
