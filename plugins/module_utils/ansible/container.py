@@ -275,7 +275,9 @@ class ContainerTask:
         if diffs:
             self.result["differences"] = [d.as_dict() for d in diffs]
         names = {d.name for d in diffs}
+        kept = {name: value for name, value in actual.items() if name in self.desired and name not in names}
         if not names and not self.params.get("recreate"):
+            self.desired.update(kept)  # a kept container keeps what it has (allow_more_present: more groups)
             return
         changes = None
         if names and names <= UPDATABLE_OPTIONS and not self.params.get("recreate"):
@@ -286,6 +288,7 @@ class ContainerTask:
             except InvalidArgument:
                 changes = None
         if changes is not None:
+            self.desired.update(kept)
             record_id = self.record.id
             self.act(f"Updated container {self.name}", self.planned_status,
                      lambda: self.containers.update(record_id, changes))
