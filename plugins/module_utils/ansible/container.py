@@ -20,8 +20,8 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from ..container.compare import UPDATABLE_OPTIONS, VIEWS, Settings, option_differences, option_view
-from ..container.option_table import BY_NAME, host_fields_from_params
+from ..container.compare import VIEWS, Settings, option_differences, option_view
+from ..container.option_table import host_fields_from_params
 from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import ContainerFailed, ContainerNotFound, EngineError, ImageNotFound, InvalidArgument
@@ -268,7 +268,7 @@ class ContainerTask:
 
     def _reconcile(self, options: CreateOptions) -> None:
         """Recreate, update in place, or leave the existing container, from the differences."""
-        from ..container.update import UpdateOptions
+        from ..container.update import in_place_changes
 
         actual = option_view(Settings.of_record(self.record), self.asked, self.env_keys, self.label_keys)
         diffs = option_differences(actual, self.desired)
@@ -279,14 +279,8 @@ class ContainerTask:
         if not names and not self.params.get("recreate"):
             self.desired.update(kept)  # a kept container keeps what it has (allow_more_present: more groups)
             return
-        changes = None
-        if names and names <= UPDATABLE_OPTIONS and not self.params.get("recreate"):
-            want = options.host_config  # each differing option's UpdateOptions field (the table's) from it
-            changes = UpdateOptions(**{BY_NAME[n].update: getattr(want, BY_NAME[n].update) for n in names})
-            try:
-                changes.applied_to(self.record.config.host_config)  # what update would refuse: recreate
-            except InvalidArgument:
-                changes = None
+        changes = None if self.params.get("recreate") else in_place_changes(
+            names, options.host_config, self.record.config.host_config)
         if changes is not None:
             self.desired.update(kept)
             record_id = self.record.id

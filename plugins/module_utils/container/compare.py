@@ -1,19 +1,19 @@
 """Desired versus actual container configuration: the one comparison the module and the CLI both use.
 
-``differences(record, options, image_id)`` lists what an existing container would need to be recreated for,
-given the options someone asks for now (the module's parameters, or `pycontainer run` flags). Options left
-unset (None / empty where "empty" means "not asked for") are not compared, as community.docker does, so a
-container keeps defaults it got from its image.
+Each option's normal form and comparison come from the option table (container/option_table.py).
+``option_view``/``option_differences`` compare the options asked for; the module names the differences by
+its option names, ``differences(record, options, image_id)`` (`pycontainer compare`, ContainerService.compare)
+by Docker's inspect paths, asking what the `run` flags set. Options left unset are not compared, as
+community.docker does, so a container keeps defaults it got from its image.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..records.hostconfig import HostConfig
-from .option_table import OPTIONS, same, updatable
+from .option_table import BY_NAME, OPTIONS, same, updatable
 
 if TYPE_CHECKING:
     from ..records.containers import ContainerRecord
@@ -34,78 +34,12 @@ def _env_map(items: list[str]) -> dict[str, str]:
     return dict(item.partition("=")[::2] for item in items)
 
 
-def differences(record: ContainerRecord, options: CreateOptions, image_id: str | None) -> list[Difference]:
-    """What differs between ``record`` and ``options`` (``image_id``: what options.image resolves to now,
-    None when unknown: not pulled yet, which counts as a difference)."""
-    c, h, want = record.config, record.config.host_config, options.host_config
-    found: list[Difference] = []
-
-    def check(name: str, actual: Any, desired: Any, asked: bool = True) -> None:
-        if asked and actual != desired:
-            found.append(Difference(name, actual, desired))
-
-    check("Image", c.image, image_id)
-    if options.entrypoint is not None:
-        check("Config.Entrypoint", c.entrypoint, [a for a in options.entrypoint if a] or None)
-    if options.command is not None:
-        check("Config.Cmd", c.cmd, list(options.command) or None)
-    actual_env = _env_map(c.env)
-    for key, value in _env_map(options.env).items():
-        check(f"Config.Env.{key}", actual_env.get(key), value)
-    check("Config.WorkingDir", c.working_dir, options.working_dir, options.working_dir is not None)
-    check("Config.User", c.user, options.user, options.user is not None)
-    check("Config.Hostname", c.hostname, options.hostname, bool(options.hostname))
-    for key, value in options.labels.items():
-        check(f"Config.Labels.{key}", c.labels.get(key), value)
-    check("Config.Tty", c.tty, options.tty, options.tty)  # asked (-t, module tty): as the module compares it
-    check("Config.OpenStdin", c.open_stdin, options.open_stdin)
-    check("Config.StopTimeout", c.stop_timeout, options.stop_timeout, options.stop_timeout is not None)
-    check("Config.StopSignal", c.stop_signal, options.stop_signal, bool(options.stop_signal))
-    host_fields = {
-        "NetworkMode": "network_mode", "Privileged": "privileged", "ReadonlyRootfs": "read_only",
-        "Memory": "memory", "MemorySwap": "memory_swap", "NanoCpus": "nano_cpus", "CpuShares": "cpu_shares",
-        "CpusetCpus": "cpuset_cpus", "PidsLimit": "pids_limit", "Init": "init", "AutoRemove": "auto_remove",
-        "ShmSize": "shm_size", "PidMode": "pid_mode", "IpcMode": "ipc_mode", "UTSMode": "uts_mode",
-    }
-    for docker_name, field_name in host_fields.items():
-        check(f"HostConfig.{docker_name}", getattr(h, field_name), getattr(want, field_name))
-    for docker_name, field_name in (("CapAdd", "cap_add"), ("CapDrop", "cap_drop"), ("SecurityOpt", "security_opt"),
-                                    ("Devices", "devices")):
-        check(f"HostConfig.{docker_name}", sorted(getattr(h, field_name)), sorted(getattr(want, field_name)))
-    check("HostConfig.RestartPolicy",
-          (h.restart_policy.name, h.restart_policy.maximum_retry_count),
-          (want.restart_policy.name, want.restart_policy.maximum_retry_count))
-    if want.log_driver:
-        check("HostConfig.LogConfig", (h.log_driver, h.log_options), (want.log_driver, want.log_options))
-    check("HostConfig.Mounts", sorted(_mount_key(m) for m in h.mounts), sorted(_mount_key(m) for m in want.mounts))
-    check("HostConfig.Ulimits", sorted((u.name, u.soft, u.hard) for u in h.ulimits),
-          sorted((u.name, u.soft, u.hard) for u in want.ulimits))
-    # networking (issue 5): what -p/-P/--expose/--dns*/--add-host/--network-alias/--ip set
-    check("HostConfig.PortBindings", h.port_bindings, want.port_bindings)
-    check("HostConfig.PublishAllPorts", h.publish_all_ports, want.publish_all_ports)
-    check("Config.ExposedPorts", sorted(h.expose), sorted(want.expose))
-    for docker_name, field_name in (("Dns", "dns"), ("DnsSearch", "dns_search"), ("DnsOptions", "dns_options"),
-                                    ("ExtraHosts", "extra_hosts")):
-        check(f"HostConfig.{docker_name}", sorted(getattr(h, field_name)), sorted(getattr(want, field_name)))
-    check("NetworkingConfig.EndpointsConfig", h.networks, want.networks)
-    has = Settings.of_record(record)
-    wants = dataclasses.replace(has, host=want)
-    for o in OPTIONS:  # the options the table names by their inspect path, compared as the module compares them
-        if o.inspect and o.view is not None and o.host_field and not same(o.name, o.view(has), o.view(wants)):
-            found.append(Difference(o.inspect, getattr(h, o.host_field), getattr(want, o.host_field)))
-    return found
-
-
-def _mount_key(mount: Any) -> tuple:
-    return (mount.type, mount.source, mount.target, mount.read_only, tuple(sorted(mount.options.items())))
-
-
-# -- the pycontainer module: compact views of the options a user set ----------------------------------------
+# -- compact views of the options a user set ---------------------------------------------------------------
 #
-# The module compares only what its task sets (``asked``: option names), each in one normal form, so the
-# classic false positives disappear: ``80`` and ``80/tcp``, ``0.0.0.0`` and an empty host address, a tag and
-# the image ID (both become the ID), env order and YAML numbers/booleans, ``64m`` and ``67108864``, volumes
-# written two ways, capabilities with or without ``CAP_``. The same views are the module's diff.
+# Only what the task sets is compared (``asked``: option names), each in one normal form, so the classic false
+# positives disappear: ``80`` and ``80/tcp``, ``0.0.0.0`` and an empty host address, a tag and the image ID
+# (both become the ID), env order and YAML numbers/booleans, ``64m`` and ``67108864``, volumes written two ways,
+# capabilities with or without ``CAP_``. The same views are the module's diff.
 
 @dataclass
 class Settings:
@@ -162,3 +96,52 @@ def option_view(settings: Settings, asked: set[str] | frozenset[str], env_keys: 
 def option_differences(actual: dict[str, Any], desired: dict[str, Any]) -> list[Difference]:
     return [Difference(name, actual.get(name), value) for name, value in desired.items()
             if not same(name, actual.get(name), value)]
+
+
+# -- `pycontainer compare` / ContainerService.compare: the same comparison, named by inspect paths ------------
+
+def asked_of(options: CreateOptions, desired: Settings) -> set[str]:
+    """The options ``options`` (CLI flags) set: those whose normal form is not a default container's. The
+    image is always asked; -t/-i only when given (as the module compares tty/interactive only when set)."""
+    from .options import CreateOptions
+
+    default = Settings.of_options(CreateOptions(image=options.image), desired.image)
+    asked = {name for name, view in VIEWS.items() if view(desired) != view(default)} | {"image"}
+    asked |= {name for name, value in (("entrypoint", options.entrypoint), ("command", options.command))
+              if value is not None}
+    asked |= {name for name, value in (("env", options.env), ("labels", options.labels)) if value}
+    if asked & {"restart_policy", "restart_retries"}:
+        asked |= {"restart_policy", "restart_retries"}  # one inspect field
+    return asked
+
+
+def _shown(name: str, settings: Settings) -> Any:
+    """What `compare` prints for option ``name``: the HostConfig field as stored, else the normal form."""
+    option = BY_NAME[name]
+    if option.raw is not None:
+        return option.raw(settings)
+    if option.host_field:
+        return getattr(settings.host, option.host_field)
+    return option.view(settings)
+
+
+def differences(record: ContainerRecord, options: CreateOptions, image_id: str | None) -> list[Difference]:
+    """What differs between ``record`` and ``options`` (``image_id``: what options.image resolves to now,
+    None when unknown: not pulled yet, which counts as a difference), by Docker's inspect paths. The module's
+    comparison (option_view/option_differences) decides; options ``options`` leaves unset are not compared."""
+    actual, desired = Settings.of_record(record), Settings.of_options(options, image_id)
+    env_keys, label_keys = list(_env_map(options.env)), list(options.labels)
+    asked = asked_of(options, desired)
+    found: list[Difference] = []
+    shown: set[str] = set()
+    diffs = option_differences(option_view(actual, asked, env_keys, label_keys),
+                               option_view(desired, asked, env_keys, label_keys))
+    for d in diffs:
+        path = BY_NAME[d.name].inspect or d.name
+        if d.name in ("env", "labels"):  # one line per key
+            found += [Difference(f"{path}.{key}", d.actual.get(key), value) for key, value in d.desired.items()
+                      if d.actual.get(key) != value]
+        elif path not in shown:
+            shown.add(path)
+            found.append(Difference(path, _shown(d.name, actual), _shown(d.name, desired)))
+    return found

@@ -40,6 +40,8 @@ class Option:
     from_param: Callable[[Any], Any] | None = None   # a set parameter's value -> the field's value
     inspect: str | None = None                      # Docker's inspect path, e.g. "HostConfig.GroupAdd"
     show: Callable[[Any], Any] | None = None         # the field's value as inspect shows it (table-rendered ones)
+    raw: Callable[[Any], Any] | None = None          # compare.Settings -> the value `compare` prints (else the
+    #                                                  HostConfig field, else the view)
     view: Callable[[Any], Any] | None = None         # compare.Settings -> the normal form compared
     comparison: str = "strict"                      # strict | allow_more_present | ignore
     update: str | None = None                       # the UpdateOptions field `update` changes in place
@@ -181,6 +183,23 @@ def _path(value: str | None) -> str | None:
     return posixpath.normpath(value) if value else value
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _or_none(value: Any) -> Any:
+    """Docker shows an empty list (and a 0 pids limit) as null."""
+    return value or None
+
+
+def _ulimits(ulimits: list[Ulimit]) -> list[dict[str, Any]] | None:
+    return [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in ulimits] or None
+
+
+def _restart(s: Any) -> list[Any]:
+    return [s.host.restart_policy.name, s.host.restart_policy.maximum_retry_count]
+
+
 def _host(name: str) -> Callable[[Any], Any]:
     return lambda s: getattr(s.host, name)
 
@@ -198,94 +217,116 @@ OPTIONS: tuple[Option, ...] = (
     # volumes/tmpfs/mounts are parsed by runtime/volumes.py, the networking ones by ansible/network.py and
     # cli/network_commands.py. env and labels are compared key by key (compare.option_view).
     Option("name", required=True),
-    Option("image", view=lambda s: s.image),
+    Option("image", inspect="Image", view=lambda s: s.image),
     Option("pull", default="missing", choices=("missing", "always", "never")),
-    Option("command", type="raw", view=lambda s: list(s.cmd) if s.cmd else None),
-    Option("entrypoint", **_LIST, view=lambda s: list(s.entrypoint) if s.entrypoint else None),
-    Option("env", type="dict"),      # compared key by key (compare.option_view)
-    Option("labels", type="dict"),   # compared key by key
-    Option("working_dir", view=lambda s: _path(s.working_dir)),
-    Option("user", view=lambda s: s.user),
-    Option("hostname", view=lambda s: s.hostname),
-    Option("tty", type="bool", view=lambda s: s.tty),
-    Option("interactive", type="bool", view=lambda s: s.open_stdin),
-    Option("kill_signal", aliases=("stop_signal",), view=lambda s: _signal(s.stop_signal)),
-    Option("stop_timeout", type="int", view=lambda s: s.stop_timeout),
+    Option("command", type="raw", inspect="Config.Cmd", view=lambda s: list(s.cmd) if s.cmd else None),
+    Option("entrypoint", **_LIST, inspect="Config.Entrypoint",
+           view=lambda s: list(s.entrypoint) if s.entrypoint else None),
+    Option("env", type="dict", inspect="Config.Env"),
+    Option("labels", type="dict", inspect="Config.Labels"),
+    Option("working_dir", inspect="Config.WorkingDir", view=lambda s: _path(s.working_dir)),
+    Option("user", inspect="Config.User", view=lambda s: s.user),
+    Option("hostname", inspect="Config.Hostname", view=lambda s: s.hostname),
+    Option("tty", type="bool", inspect="Config.Tty", view=lambda s: s.tty),
+    Option("interactive", type="bool", inspect="Config.OpenStdin", view=lambda s: s.open_stdin),
+    Option("kill_signal", aliases=("stop_signal",), inspect="Config.StopSignal",
+           view=lambda s: _signal(s.stop_signal)),
+    Option("stop_timeout", type="int", inspect="Config.StopTimeout", view=lambda s: s.stop_timeout),
     Option("memory", flags=("-m", "--memory"), stored="host.memory", from_cli=ram_in_bytes, from_param=_size,
-           view=_host("memory"), update="memory"),
+           inspect="HostConfig.Memory", show=_same, view=_host("memory"), update="memory"),
     Option("memory_swap", flags=("--memory-swap",), stored="host.memory_swap",
            from_cli=lambda text: -1 if text == "-1" else ram_in_bytes(text), from_param=_size,
-           view=_host("memory_swap"), update="memory_swap"),
+           inspect="HostConfig.MemorySwap", show=_same, view=_host("memory_swap"), update="memory_swap"),
     Option("cpus", type="float", flags=("--cpus",), stored="host.nano_cpus", from_cli=_nano_cpus,
-           from_param=lambda v: round(float(v) * 1e9), view=lambda s: s.host.nano_cpus / 1e9, update="nano_cpus"),
+           from_param=lambda v: round(float(v) * 1e9), inspect="HostConfig.NanoCpus", show=_same,
+           view=lambda s: s.host.nano_cpus / 1e9, update="nano_cpus"),
     Option("pids_limit", type="int", flags=("--pids-limit",), cli={"type": int}, stored="host.pids_limit",
-           from_param=int, view=lambda s: max(s.host.pids_limit, 0),  # 0 and -1 both mean unlimited
+           from_param=int, inspect="HostConfig.PidsLimit", show=_or_none,
+           view=lambda s: max(s.host.pids_limit, 0),  # 0 and -1 both mean unlimited
            update="pids_limit"),
     Option("cpu_shares", type="int", flags=("-c", "--cpu-shares"), cli={"type": int}, stored="host.cpu_shares",
-           from_param=int, view=_host("cpu_shares")),
-    Option("cpuset_cpus", flags=("--cpuset-cpus",), stored="host.cpuset_cpus", view=_host("cpuset_cpus")),
+           from_param=int, inspect="HostConfig.CpuShares", show=_same, view=_host("cpu_shares")),
+    Option("cpuset_cpus", flags=("--cpuset-cpus",), stored="host.cpuset_cpus", inspect="HostConfig.CpusetCpus",
+           show=_same, view=_host("cpuset_cpus")),
     Option("shm_size", flags=("--shm-size",), stored="host.shm_size", from_cli=ram_in_bytes, from_param=_size,
-           view=_host("shm_size")),
+           inspect="HostConfig.ShmSize", show=_same, view=_host("shm_size")),
     Option("restart_policy", choices=("no", "on-failure", "always", "unless-stopped"),
-           flags=("--restart",), cli={"default": "no"}, from_cli=cli_restart,
-           view=lambda s: s.host.restart_policy.name, update="restart_policy"),
-    Option("restart_retries", type="int", view=lambda s: s.host.restart_policy.maximum_retry_count,
-           update="restart_policy"),
+           flags=("--restart",), cli={"default": "no"}, from_cli=cli_restart, inspect="HostConfig.RestartPolicy",
+           raw=_restart, view=lambda s: s.host.restart_policy.name, update="restart_policy"),
+    Option("restart_retries", type="int", inspect="HostConfig.RestartPolicy", raw=_restart,
+           view=lambda s: s.host.restart_policy.maximum_retry_count, update="restart_policy"),
     Option("privileged", type="bool", flags=("--privileged",), cli={"action": "store_true"},
-           stored="host.privileged", from_param=bool, view=_host("privileged")),
+           stored="host.privileged", from_param=bool, inspect="HostConfig.Privileged", show=_same,
+           view=_host("privileged")),
     Option("read_only", type="bool", flags=("--read-only",), cli={"action": "store_true"}, stored="host.read_only",
-           from_param=bool, view=_host("read_only")),
+           from_param=bool, inspect="HostConfig.ReadonlyRootfs", show=_same, view=_host("read_only")),
     Option("init", type="bool", flags=("--init",), cli={"action": "store_true"}, stored="host.init",
-           from_param=bool, view=_host("init")),
-    Option("auto_remove", type="bool", view=_host("auto_remove")),
+           from_param=bool, inspect="HostConfig.Init", show=_same, view=_host("init")),
+    Option("auto_remove", type="bool", inspect="HostConfig.AutoRemove", view=_host("auto_remove")),
     Option("capabilities", **_LIST, flags=("--cap-add",), cli=_APPEND, stored="host.cap_add", from_param=list,
+           inspect="HostConfig.CapAdd", show=_or_none,
            view=lambda s: sorted({_capability(c) for c in s.host.cap_add})),
     Option("cap_drop", **_LIST, flags=("--cap-drop",), cli=_APPEND, stored="host.cap_drop", from_param=list,
+           inspect="HostConfig.CapDrop", show=_or_none,
            view=lambda s: sorted({_capability(c) for c in s.host.cap_drop})),
     Option("security_opts", **_LIST, flags=("--security-opt",), cli=_APPEND, stored="host.security_opt",
-           from_param=list, view=lambda s: sorted(s.host.security_opt)),
+           from_param=list, inspect="HostConfig.SecurityOpt", show=_or_none,
+           view=lambda s: sorted(s.host.security_opt)),
     Option("devices", **_LIST, flags=("--device",), cli=_APPEND, stored="host.devices", from_param=list,
-           view=lambda s: sorted(_device(d) for d in s.host.devices)),
+           inspect="HostConfig.Devices", view=lambda s: sorted(_device(d) for d in s.host.devices)),
     Option("device_cgroup_rules", **_LIST, flags=("--device-cgroup-rule",), cli=_APPEND,
-           stored="host.device_cgroup_rules", from_param=list, view=lambda s: sorted(s.host.device_cgroup_rules)),
-    Option("pid_mode", flags=("--pid",), cli={"default": ""}, stored="host.pid_mode", view=_host("pid_mode")),
-    Option("ipc_mode", flags=("--ipc",), cli={"default": ""}, stored="host.ipc_mode", view=_host("ipc_mode")),
-    Option("uts", flags=("--uts",), cli={"default": ""}, stored="host.uts_mode", view=_host("uts_mode")),
+           stored="host.device_cgroup_rules", from_param=list, inspect="HostConfig.DeviceCgroupRules",
+           view=lambda s: sorted(s.host.device_cgroup_rules)),
+    Option("pid_mode", flags=("--pid",), cli={"default": ""}, stored="host.pid_mode", inspect="HostConfig.PidMode",
+           show=_same, view=_host("pid_mode")),
+    Option("ipc_mode", flags=("--ipc",), cli={"default": ""}, stored="host.ipc_mode", inspect="HostConfig.IpcMode",
+           show=lambda mode: mode or "private", view=_host("ipc_mode")),
+    Option("uts", flags=("--uts",), cli={"default": ""}, stored="host.uts_mode", inspect="HostConfig.UTSMode",
+           show=_same, view=_host("uts_mode")),
     Option("ulimits", **_LIST, flags=("--ulimit",), cli=_APPEND, stored="host.ulimits", from_cli=_cli_ulimits,
-           from_param=lambda items: [_param_ulimit(u) for u in items],
+           from_param=lambda items: [_param_ulimit(u) for u in items], inspect="HostConfig.Ulimits", show=_ulimits,
            view=lambda s: sorted(f"{u.name}:{u.soft}:{u.hard}" for u in s.host.ulimits)),
     Option("groups", **_LIST, flags=("--group-add",), cli={**_APPEND, "help": "add additional groups to join"},
            stored="host.group_add", from_param=_strings, from_cli=list, inspect="HostConfig.GroupAdd",
            show=lambda groups: list(groups) or None, view=lambda s: sorted(s.host.group_add),
            comparison="allow_more_present"),
-    Option("log_driver", choices=("json-file", "none"), view=_host("log_driver")),
-    Option("log_options", type="dict", view=lambda s: dict(sorted(s.host.log_options.items()))),
-    Option("volumes", **_LIST, view=lambda s: _mounts(s.host, "volume-flag")),
-    Option("tmpfs", **_LIST, view=lambda s: _mounts(s.host, "tmpfs-flag")),
-    Option("mounts", type="list", elements="dict", view=lambda s: _mounts(s.host, "mount-flag"), suboptions={
-        "target": {"type": "str", "required": True},
-        "source": {"type": "str"},
-        "type": {"type": "str", "default": "volume", "choices": ["bind", "volume", "tmpfs"]},
-        "read_only": {"type": "bool"},
-        "propagation": {"type": "str", "choices": ["private", "rprivate", "shared", "rshared", "slave", "rslave"]},
-        "no_copy": {"type": "bool"},
-        "labels": {"type": "dict"},
-        "tmpfs_size": {"type": "str"},
-        "tmpfs_mode": {"type": "str"},
-    }),
-    Option("published_ports", **_LIST, aliases=("ports",), view=lambda s: _ports(s.host)),
-    Option("publish_all_ports", type="bool", view=_host("publish_all_ports")),  # unset: not compared
-    Option("exposed_ports", **_LIST, aliases=("exposed", "expose"), view=lambda s: sorted(s.host.expose)),
-    Option("dns_servers", **_LIST, view=lambda s: list(s.host.dns)),  # order matters to the resolver
-    Option("dns_search_domains", **_LIST, view=lambda s: list(s.host.dns_search)),
-    Option("dns_opts", **_LIST, view=lambda s: sorted(s.host.dns_options)),
-    Option("etc_hosts", type="dict", view=lambda s: dict(sorted(i.split(":", 1) for i in s.host.extra_hosts))),
-    Option("network_mode", view=_host("network_mode")),
-    Option("networks", type="list", elements="dict", view=lambda s: _networks(s.host), suboptions={
-        "name": {"type": "str", "required": True},
-        "ipv4_address": {"type": "str"},
-        "aliases": {"type": "list", "elements": "str"},
-    }),
+    Option("log_driver", choices=("json-file", "none"), inspect="HostConfig.LogConfig", view=_host("log_driver")),
+    Option("log_options", type="dict", inspect="HostConfig.LogConfig",
+           view=lambda s: dict(sorted(s.host.log_options.items()))),
+    Option("volumes", **_LIST, inspect="HostConfig.Binds", view=lambda s: _mounts(s.host, "volume-flag")),
+    Option("tmpfs", **_LIST, inspect="HostConfig.Tmpfs", view=lambda s: _mounts(s.host, "tmpfs-flag")),
+    Option("mounts", type="list", elements="dict", inspect="HostConfig.Mounts",
+           view=lambda s: _mounts(s.host, "mount-flag"), suboptions={
+               "target": {"type": "str", "required": True},
+               "source": {"type": "str"},
+               "type": {"type": "str", "default": "volume", "choices": ["bind", "volume", "tmpfs"]},
+               "read_only": {"type": "bool"},
+               "propagation": {"type": "str",
+                               "choices": ["private", "rprivate", "shared", "rshared", "slave", "rslave"]},
+               "no_copy": {"type": "bool"},
+               "labels": {"type": "dict"},
+               "tmpfs_size": {"type": "str"},
+               "tmpfs_mode": {"type": "str"},
+           }),
+    Option("published_ports", **_LIST, aliases=("ports",), inspect="HostConfig.PortBindings",
+           view=lambda s: _ports(s.host)),
+    Option("publish_all_ports", type="bool", inspect="HostConfig.PublishAllPorts",
+           view=_host("publish_all_ports")),
+    Option("exposed_ports", **_LIST, aliases=("exposed", "expose"), inspect="Config.ExposedPorts",
+           view=lambda s: sorted(s.host.expose)),
+    Option("dns_servers", **_LIST, inspect="HostConfig.Dns",
+           view=lambda s: list(s.host.dns)),  # order matters to the resolver
+    Option("dns_search_domains", **_LIST, inspect="HostConfig.DnsSearch", view=lambda s: list(s.host.dns_search)),
+    Option("dns_opts", **_LIST, inspect="HostConfig.DnsOptions", view=lambda s: sorted(s.host.dns_options)),
+    Option("etc_hosts", type="dict", inspect="HostConfig.ExtraHosts",
+           view=lambda s: dict(sorted(i.split(":", 1) for i in s.host.extra_hosts))),
+    Option("network_mode", inspect="HostConfig.NetworkMode", view=_host("network_mode")),
+    Option("networks", type="list", elements="dict", inspect="NetworkingConfig.EndpointsConfig",
+           view=lambda s: _networks(s.host), suboptions={
+               "name": {"type": "str", "required": True},
+               "ipv4_address": {"type": "str"},
+               "aliases": {"type": "list", "elements": "str"},
+           }),
     # -- what the module does (not container options: never compared) ----------------------------------------
     Option("detach", type="bool", default=True),
     Option("cleanup", type="bool", default=False),

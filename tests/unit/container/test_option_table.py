@@ -66,7 +66,7 @@ def test_the_fields_and_flags_the_table_names_exist():
         if o.stored:
             assert o.host_field in host_fields, o.name
         if o.update:
-            assert o.update in update_fields and o.view is not None, o.name
+            assert o.update in update_fields and o.update in host_fields and o.view is not None, o.name
     parser = argparse.ArgumentParser()
     container_commands.register(parser.add_subparsers())
     args = parser.parse_args(["run", "--group-add", "1234", "--group-add", "www-data", "-m", "64m", "--cpus", "1.5",
