@@ -10,8 +10,11 @@ import shutil
 import tempfile
 
 from tests.fixtures.images import Dir, File, Symlink, busybox_config, busybox_rootfs
+from tests.integration import test_container_module
 from tests.integration.helpers import Cli
-from tests.integration.test_container_module import _check_then_real, _inspect, _run, setup  # noqa: F401
+from tests.integration.test_container_module import _check_then_real, _inspect, _run
+
+setup = test_container_module.setup  # its fixture: an engine root with busybox pulled, and the module's args
 
 UNKNOWN = "Unable to find group nosuch: no matching entries in group file"
 
@@ -79,7 +82,7 @@ def test_a_hostile_images_group_file_link_is_resolved_inside_the_image(cli: Cli,
         shutil.rmtree(host_dir)
 
 
-def test_module_groups_create_idempotent_change_recreates_and_check_mode(setup):  # noqa: F811
+def test_module_groups_create_idempotent_change_recreates_and_check_mode(setup):
     cli, engine_args = setup
     base = {"name": "grpmod", "image": "busybox", "command": "sleep 300", "network_mode": "none", "stop_timeout": 1}
     first = _check_then_real(cli, engine_args, **base, groups=[1234, "www-data"])
