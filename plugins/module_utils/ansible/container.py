@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..container.compare import VIEWS, Settings, option_differences, option_view
-from ..container.option_table import host_fields_from_params
+from ..container.option_table import create_fields_from_params, host_fields_from_params
 from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import ContainerFailed, ContainerNotFound, EngineError, ImageNotFound, InvalidArgument
@@ -103,16 +103,9 @@ def create_options(params: dict[str, Any]) -> CreateOptions:
         command=_as_argv(params.get("command"), "command"),
         entrypoint=_as_argv(params.get("entrypoint"), "entrypoint"),
         env=env,
-        working_dir=params.get("working_dir"),
-        user=params.get("user"),
-        hostname=params.get("hostname"),
         labels={str(k): _text(v) for k, v in (params.get("labels") or {}).items()},
         host_config=host_config(params),
-        pull=params.get("pull") or "missing",
-        tty=bool(params.get("tty")),
-        open_stdin=bool(params.get("interactive")),
-        stop_signal=params.get("kill_signal") or "",
-        stop_timeout=params.get("stop_timeout"),
+        **create_fields_from_params(params),  # the option table's: working_dir, user, hostname, pull, tty...
     )
 
 

@@ -12,6 +12,7 @@ from ..container.option_table import (
     BY_NAME,
     add_flag,
     cli_restart,
+    create_fields_from_cli,
     flag_options,
     host_fields_from_cli,
     update_flag_options,
@@ -67,16 +68,9 @@ def _create_options(args: argparse.Namespace, engine: Engine) -> CreateOptions:
         command=list(args.command) or None,
         entrypoint=[args.entrypoint] if args.entrypoint is not None else None,
         env=env,
-        working_dir=args.workdir,
-        user=args.user,
-        hostname=args.hostname,
         labels=labels,
         host_config=_host_config(args),
-        pull=args.pull,
-        tty=args.tty,
-        open_stdin=args.interactive,
-        stop_signal=args.stop_signal or "",
-        stop_timeout=args.stop_timeout,
+        **create_fields_from_cli(args),  # the option table's: -w, -u, -h, --pull, -t, -i, --stop-*
     )
 
 
@@ -327,25 +321,25 @@ def _add_run_options(p: argparse.ArgumentParser, run: bool = True) -> None:
     if run:
         p.add_argument("-d", "--detach", action="store_true")
         p.add_argument("--detach-keys")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-t", "--tty", action="store_true")
+    add_flag(p, BY_NAME["interactive"])
+    add_flag(p, BY_NAME["tty"])
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--entrypoint")
-    p.add_argument("-w", "--workdir")
-    p.add_argument("-u", "--user")
-    p.add_argument("-h", "--hostname")
+    add_flag(p, BY_NAME["working_dir"])
+    add_flag(p, BY_NAME["user"])
+    add_flag(p, BY_NAME["hostname"])
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--network", "--net", default="bridge")
     add_run_network_options(p)
     add_mount_options(p)  # -v/--volume, --mount, --tmpfs
-    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    add_flag(p, BY_NAME["pull"])
     # lifecycle
     add_flag(p, BY_NAME["restart_policy"])  # --restart
     p.add_argument("--log-driver")
     p.add_argument("--log-opt", action="append", default=[])
-    p.add_argument("--stop-signal")
-    p.add_argument("--stop-timeout", type=int)
+    add_flag(p, BY_NAME["kill_signal"])  # --stop-signal
+    add_flag(p, BY_NAME["stop_timeout"])
     # isolation and resources (runtime/isolation.py enforces them), from the option table
     for option in flag_options():
         add_flag(p, option)

@@ -2,7 +2,7 @@
 
 One ``Option`` says: the module parameter (type, elements, aliases, default, choices), the CLI flag(s) of
 `create`/`run` with their argparse details, how either value becomes the normal form stored in the record
-(``stored``: a HostConfig field, ``host.<name>``), how inspect shows
+(``stored``: a HostConfig field, ``host.<name>``, or a CreateOptions field, ``create.<name>``), how inspect shows
 it, the normal form compared (``view``, read from ``compare.Settings``) and how it compares, and whether
 `update` changes it in place (its ``UpdateOptions`` field). The module's argument spec, the CLI parser, the
 comparison, the update-in-place decision and inspect are driven from ``OPTIONS``.
@@ -57,6 +57,10 @@ class Option:
     @property
     def host_field(self) -> str | None:
         return self.stored[5:] if self.stored and self.stored.startswith("host.") else None
+
+    @property
+    def create_field(self) -> str | None:
+        return self.stored[7:] if self.stored and self.stored.startswith("create.") else None
 
     def argument_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": self.type}
@@ -218,20 +222,27 @@ OPTIONS: tuple[Option, ...] = (
     # cli/network_commands.py. env and labels are compared key by key (compare.option_view).
     Option("name", required=True),
     Option("image", inspect="Image", view=lambda s: s.image),
-    Option("pull", default="missing", choices=("missing", "always", "never")),
+    Option("pull", default="missing", choices=("missing", "always", "never"), flags=("--pull",),
+           cli={"default": "missing", "choices": ["missing", "always", "never"]}, stored="create.pull"),
     Option("command", type="raw", inspect="Config.Cmd", view=lambda s: list(s.cmd) if s.cmd else None),
     Option("entrypoint", **_LIST, inspect="Config.Entrypoint",
            view=lambda s: list(s.entrypoint) if s.entrypoint else None),
     Option("env", type="dict", inspect="Config.Env"),
     Option("labels", type="dict", inspect="Config.Labels"),
-    Option("working_dir", inspect="Config.WorkingDir", view=lambda s: _path(s.working_dir)),
-    Option("user", inspect="Config.User", view=lambda s: s.user),
-    Option("hostname", inspect="Config.Hostname", view=lambda s: s.hostname),
-    Option("tty", type="bool", inspect="Config.Tty", view=lambda s: s.tty),
-    Option("interactive", type="bool", inspect="Config.OpenStdin", view=lambda s: s.open_stdin),
-    Option("kill_signal", aliases=("stop_signal",), inspect="Config.StopSignal",
+    Option("working_dir", flags=("-w", "--workdir"), stored="create.working_dir", inspect="Config.WorkingDir",
+           view=lambda s: _path(s.working_dir)),
+    Option("user", flags=("-u", "--user"), stored="create.user", inspect="Config.User", view=lambda s: s.user),
+    Option("hostname", flags=("-h", "--hostname"), stored="create.hostname", inspect="Config.Hostname",
+           view=lambda s: s.hostname),
+    Option("tty", type="bool", flags=("-t", "--tty"), cli={"action": "store_true"}, stored="create.tty",
+           inspect="Config.Tty", view=lambda s: s.tty),
+    Option("interactive", type="bool", flags=("-i", "--interactive"), cli={"action": "store_true"},
+           stored="create.open_stdin", inspect="Config.OpenStdin", view=lambda s: s.open_stdin),
+    Option("kill_signal", aliases=("stop_signal",), flags=("--stop-signal",), stored="create.stop_signal",
+           inspect="Config.StopSignal",
            view=lambda s: _signal(s.stop_signal)),
-    Option("stop_timeout", type="int", inspect="Config.StopTimeout", view=lambda s: s.stop_timeout),
+    Option("stop_timeout", type="int", flags=("--stop-timeout",), cli={"type": int}, stored="create.stop_timeout",
+           inspect="Config.StopTimeout", view=lambda s: s.stop_timeout),
     Option("memory", flags=("-m", "--memory"), stored="host.memory", from_cli=ram_in_bytes, from_param=_size,
            inspect="HostConfig.Memory", show=_same, view=_host("memory"), update="memory"),
     Option("memory_swap", flags=("--memory-swap",), stored="host.memory_swap",
@@ -346,8 +357,9 @@ def argument_spec() -> dict[str, dict[str, Any]]:
 
 
 def flag_options() -> tuple[Option, ...]:
-    """The options whose `create`/`run` flags the table adds and parses, in table order (those ``stored``)."""
-    return tuple(o for o in OPTIONS if o.flags and o.stored)
+    """The HostConfig options whose `create`/`run` flags the table adds and parses, in table order (the CLI adds
+    the other flags where its help lists them, with ``add_flag``)."""
+    return tuple(o for o in OPTIONS if o.flags and o.host_field)
 
 
 def update_flag_options() -> tuple[Option, ...]:
@@ -371,6 +383,17 @@ def host_fields_from_cli(args: Any) -> dict[str, Any]:
         if value and o.host_field:
             fields[o.host_field] = o.from_cli(value) if o.from_cli else value
     return fields
+
+
+def create_fields_from_cli(args: Any) -> dict[str, Any]:
+    """CreateOptions keyword arguments from the table's flags that were given."""
+    return {o.create_field: getattr(args, o.dest) for o in OPTIONS
+            if o.flags and o.create_field and getattr(args, o.dest) is not None}
+
+
+def create_fields_from_params(params: dict[str, Any]) -> dict[str, Any]:
+    """CreateOptions keyword arguments from the table's module parameters that were set."""
+    return {o.create_field: params[o.name] for o in OPTIONS if o.create_field and params.get(o.name) is not None}
 
 
 def host_fields_from_params(params: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ansible_collections.pycontainer.engine.plugins.doc_fragments.container_netw
 )
 from ansible_collections.pycontainer.engine.plugins.module_utils.cli import container_commands
 from ansible_collections.pycontainer.engine.plugins.module_utils.container import option_table
+from ansible_collections.pycontainer.engine.plugins.module_utils.container.options import CreateOptions
 from ansible_collections.pycontainer.engine.plugins.module_utils.container.update import UpdateOptions
 from ansible_collections.pycontainer.engine.plugins.module_utils.records.hostconfig import HostConfig
 from ansible_collections.pycontainer.engine.plugins.modules import pycontainer
@@ -61,16 +62,19 @@ def test_a_drift_is_caught(monkeypatch):
 def test_the_fields_and_flags_the_table_names_exist():
     host_fields = {f.name for f in dataclasses.fields(HostConfig)}
     update_fields = {f.name for f in dataclasses.fields(UpdateOptions)}
+    create_fields = {f.name for f in dataclasses.fields(CreateOptions)} - {"host_config"}
     for o in option_table.OPTIONS:
         assert o.comparison in ("strict", "allow_more_present", "ignore"), o.name
         if o.stored:
-            assert o.host_field in host_fields, o.name
+            assert o.host_field in host_fields or o.create_field in create_fields, o.name
         if o.update:
             assert o.update in update_fields and o.update in host_fields and o.view is not None, o.name
     parser = argparse.ArgumentParser()
     container_commands.register(parser.add_subparsers())
     args = parser.parse_args(["run", "--group-add", "1234", "--group-add", "www-data", "-m", "64m", "--cpus", "1.5",
-                              "--restart", "on-failure:2", "busybox"])
+                              "--restart", "on-failure:2", "-t", "-u", "nobody", "--stop-signal", "INT", "busybox"])
+    created = option_table.create_fields_from_cli(args)
+    assert created == {"pull": "missing", "user": "nobody", "tty": True, "open_stdin": False, "stop_signal": "INT"}
     host = container_commands._host_config(args)
     assert host.group_add == ["1234", "www-data"] and host.memory == 64 << 20 and host.nano_cpus == 1_500_000_000
     assert (host.restart_policy.name, host.restart_policy.maximum_retry_count) == ("on-failure", 2)
