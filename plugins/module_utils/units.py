@@ -1,6 +1,4 @@
-"""Parsing of sizes both faces accept (CLI flags, module options): a basics module, so ansible/ and cli/
-share it without one importing the other.
-"""
+"""Sizes as Docker's CLI reads them (go-units RAMInBytes): one parser for the CLI and the modules."""
 
 from __future__ import annotations
 

@@ -231,6 +231,15 @@ options:
     description:
       - Run a minimal init as PID 1 that reaps zombies and forwards signals. Unset means none.
     type: bool
+  groups:
+    description:
+      - Supplementary groups of the container's processes (C(--group-add)), exec'd ones included. A name is
+        looked up in the container's C(/etc/group) when it starts (an unknown name fails the start); a number
+        is used as it is.
+      - Compared as a set; groups the container has beyond the ones listed are not a difference. A difference
+        recreates the container.
+    type: list
+    elements: str
   restart_policy:
     description:
       - What the engine does when the container exits. Unset means V(no) for a new container. Updated in place.
@@ -413,80 +422,20 @@ from ansible.module_utils.basic import AnsibleModule
 # First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
 # pylint: disable-next=unused-import
 from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.container import manage_container
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.container import (
+    argument_spec,
+    manage_container,
+)
 from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
     engine_argument_spec,
     run_module,
 )
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.network import CONTAINER_NETWORK_ARGUMENTS
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
-            name={"type": "str", "required": True},
-            image={"type": "str"},
-            pull={"type": "str", "default": "missing", "choices": ["missing", "always", "never"]},
-            command={"type": "raw"},
-            entrypoint={"type": "list", "elements": "str"},
-            env={"type": "dict"},
-            labels={"type": "dict"},
-            working_dir={"type": "str"},
-            user={"type": "str"},
-            hostname={"type": "str"},
-            tty={"type": "bool"},
-            interactive={"type": "bool"},
-            volumes={"type": "list", "elements": "str"},
-            mounts={"type": "list", "elements": "dict", "options": {
-                "target": {"type": "str", "required": True},
-                "source": {"type": "str"},
-                "type": {"type": "str", "default": "volume", "choices": ["bind", "volume", "tmpfs"]},
-                "read_only": {"type": "bool"},
-                "propagation": {"type": "str",
-                                "choices": ["private", "rprivate", "shared", "rshared", "slave", "rslave"]},
-                "no_copy": {"type": "bool"},
-                "labels": {"type": "dict"},
-                "tmpfs_size": {"type": "str"},
-                "tmpfs_mode": {"type": "str"},
-            }},
-            tmpfs={"type": "list", "elements": "str"},
-            memory={"type": "str"},
-            memory_swap={"type": "str"},
-            cpus={"type": "float"},
-            cpu_shares={"type": "int"},
-            cpuset_cpus={"type": "str"},
-            pids_limit={"type": "int"},
-            shm_size={"type": "str"},
-            ulimits={"type": "list", "elements": "str"},
-            devices={"type": "list", "elements": "str"},
-            device_cgroup_rules={"type": "list", "elements": "str"},
-            network_mode={"type": "str"},
-            **CONTAINER_NETWORK_ARGUMENTS,  # published_ports, networks, dns_servers, etc_hosts...
-            pid_mode={"type": "str"},
-            ipc_mode={"type": "str"},
-            uts={"type": "str"},
-            log_driver={"type": "str", "choices": ["json-file", "none"]},
-            log_options={"type": "dict"},
-            capabilities={"type": "list", "elements": "str"},
-            cap_drop={"type": "list", "elements": "str"},
-            security_opts={"type": "list", "elements": "str"},
-            privileged={"type": "bool"},
-            read_only={"type": "bool"},
-            init={"type": "bool"},
-            restart_policy={"type": "str", "choices": ["no", "on-failure", "always", "unless-stopped"]},
-            restart_retries={"type": "int"},
-            kill_signal={"type": "str", "aliases": ["stop_signal"]},
-            stop_timeout={"type": "int"},
-            auto_remove={"type": "bool"},
-            detach={"type": "bool", "default": True},
-            cleanup={"type": "bool", "default": False},
-            recreate={"type": "bool", "default": False},
-            restart={"type": "bool", "default": False},
-            force_kill={"type": "bool", "default": False, "aliases": ["forcekill"]},
-            keep_volumes={"type": "bool", "default": True},
-            state={"type": "str", "default": "started",
-                   "choices": ["present", "started", "stopped", "restarted", "absent"]},
-        ),
+        # Every option is declared once, in the engine's option table (container/option_table.py).
+        argument_spec=engine_argument_spec(**argument_spec()),
         required_if=[("state", "started", ("image",)), ("state", "present", ("image",)),
                      ("state", "restarted", ("image",))],
         supports_check_mode=True,

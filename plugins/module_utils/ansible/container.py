@@ -20,13 +20,14 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from ..container.compare import UPDATABLE_OPTIONS, VIEWS, Settings, option_differences, option_view
+from ..container import option_table
+from ..container.compare import VIEWS, Settings, option_differences, option_view
+from ..container.option_table import create_fields_from_params, host_fields_from_params
 from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import ContainerFailed, ContainerNotFound, EngineError, ImageNotFound, InvalidArgument
-from ..records.hostconfig import HostConfig, RestartPolicy, Ulimit
+from ..records.hostconfig import HostConfig, RestartPolicy
 from ..system.views import inspect_container
-from ..units import ram_in_bytes
 from .network import container_network_fields
 
 
@@ -51,22 +52,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _size(value: Any) -> int:
-    if value in (None, ""):
-        return 0
-    if isinstance(value, int):
-        return value
-    return -1 if str(value) == "-1" else ram_in_bytes(str(value))
-
-
-def _ulimit(text: str) -> Ulimit:
-    """community.docker's ``name:soft[:hard]``."""
-    name, _sep, values = str(text).partition(":")
-    soft, _sep, hard = values.partition(":")
-    try:
-        return Ulimit(name, int(soft), int(hard or soft))
-    except ValueError:
-        raise InvalidArgument(f"invalid ulimit {text!r}: expected name:soft[:hard]") from None
+def argument_spec() -> dict[str, dict[str, Any]]:
+    """The module's options: every one is declared once, in the engine's option table."""
+    return option_table.argument_spec()
 
 
 def _mount(item: dict[str, Any]):
@@ -100,24 +88,7 @@ def host_config(params: dict[str, Any]) -> HostConfig:
     mounts += [_mount(m) for m in params.get("mounts") or []]
     host = HostConfig(
         **container_network_fields(params),  # network_mode, published_ports, networks, dns, etc_hosts
-        memory=_size(params.get("memory")),
-        memory_swap=_size(params.get("memory_swap")),
-        nano_cpus=round(float(params["cpus"]) * 1e9) if params.get("cpus") else 0,
-        cpu_shares=int(params.get("cpu_shares") or 0),
-        cpuset_cpus=params.get("cpuset_cpus") or "",
-        pids_limit=int(params.get("pids_limit") or 0),
-        ulimits=[_ulimit(u) for u in params.get("ulimits") or []],
-        cap_add=list(params.get("capabilities") or []),
-        cap_drop=list(params.get("cap_drop") or []),
-        security_opt=list(params.get("security_opts") or []),
-        devices=list(params.get("devices") or []),
-        device_cgroup_rules=list(params.get("device_cgroup_rules") or []),
-        pid_mode=params.get("pid_mode") or "",
-        ipc_mode=params.get("ipc_mode") or "",
-        uts_mode=params.get("uts") or "",
-        privileged=bool(params.get("privileged")),
-        read_only=bool(params.get("read_only")),
-        init=bool(params.get("init")),
+        **host_fields_from_params(params),   # the option table's (container/option_table.py)
         mounts=mounts,
         restart_policy=RestartPolicy(restart, int(params.get("restart_retries") or 0) if restart == "on-failure"
                                      else 0),
@@ -125,8 +96,6 @@ def host_config(params: dict[str, Any]) -> HostConfig:
         log_driver=params.get("log_driver") or "",
         log_options={str(k): _text(v) for k, v in (params.get("log_options") or {}).items()},
     )
-    if params.get("shm_size") is not None:
-        host.shm_size = _size(params["shm_size"])
     return host
 
 
@@ -140,16 +109,9 @@ def create_options(params: dict[str, Any]) -> CreateOptions:
         command=_as_argv(params.get("command"), "command"),
         entrypoint=_as_argv(params.get("entrypoint"), "entrypoint"),
         env=env,
-        working_dir=params.get("working_dir"),
-        user=params.get("user"),
-        hostname=params.get("hostname"),
         labels={str(k): _text(v) for k, v in (params.get("labels") or {}).items()},
         host_config=host_config(params),
-        pull=params.get("pull") or "missing",
-        tty=bool(params.get("tty")),
-        open_stdin=bool(params.get("interactive")),
-        stop_signal=params.get("kill_signal") or "",
-        stop_timeout=params.get("stop_timeout"),
+        **create_fields_from_params(params),  # the option table's: working_dir, user, hostname, pull, tty...
     )
 
 
@@ -305,29 +267,21 @@ class ContainerTask:
 
     def _reconcile(self, options: CreateOptions) -> None:
         """Recreate, update in place, or leave the existing container, from the differences."""
-        from ..container.update import UpdateOptions
+        from ..container.update import in_place_changes
 
         actual = option_view(Settings.of_record(self.record), self.asked, self.env_keys, self.label_keys)
         diffs = option_differences(actual, self.desired)
         if diffs:
             self.result["differences"] = [d.as_dict() for d in diffs]
         names = {d.name for d in diffs}
+        kept = {name: value for name, value in actual.items() if name in self.desired and name not in names}
         if not names and not self.params.get("recreate"):
+            self.desired.update(kept)  # a kept container keeps what it has (allow_more_present: more groups)
             return
-        changes = None
-        if names and names <= UPDATABLE_OPTIONS and not self.params.get("recreate"):
-            want = options.host_config
-            changes = UpdateOptions(
-                memory=want.memory if "memory" in names else None,
-                memory_swap=want.memory_swap if "memory_swap" in names else None,
-                nano_cpus=want.nano_cpus if "cpus" in names else None,
-                pids_limit=want.pids_limit if "pids_limit" in names else None,
-                restart_policy=want.restart_policy if names & {"restart_policy", "restart_retries"} else None)
-            try:
-                changes.applied_to(self.record.config.host_config)  # what update would refuse: recreate
-            except InvalidArgument:
-                changes = None
+        changes = None if self.params.get("recreate") else in_place_changes(
+            names, options.host_config, self.record.config.host_config)
         if changes is not None:
+            self.desired.update(kept)
             record_id = self.record.id
             self.act(f"Updated container {self.name}", self.planned_status,
                      lambda: self.containers.update(record_id, changes))

@@ -8,11 +8,19 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..container.option_table import (
+    BY_NAME,
+    add_flag,
+    cli_restart,
+    create_fields_from_cli,
+    flag_options,
+    host_fields_from_cli,
+    update_flag_options,
+)
 from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
 from ..records.hostconfig import HostConfig
-from ..units import ram_in_bytes
 from .common import err, out, print_inspect, progress
 from .network_commands import add_run_network_options, host_config_network_fields
 from .volume_commands import add_mount_options, mounts_from_args
@@ -60,69 +68,25 @@ def _create_options(args: argparse.Namespace, engine: Engine) -> CreateOptions:
         command=list(args.command) or None,
         entrypoint=[args.entrypoint] if args.entrypoint is not None else None,
         env=env,
-        working_dir=args.workdir,
-        user=args.user,
-        hostname=args.hostname,
         labels=labels,
         host_config=_host_config(args),
-        pull=args.pull,
-        tty=args.tty,
-        open_stdin=args.interactive,
-        stop_signal=args.stop_signal or "",
-        stop_timeout=args.stop_timeout,
+        **create_fields_from_cli(args),  # the option table's: -w, -u, -h, --pull, -t, -i, --stop-*
     )
 
 
 def _host_config(args: argparse.Namespace) -> HostConfig:
-    from ..records.hostconfig import RestartPolicy, Ulimit
-
-    restart_name, _sep, retries = (args.restart or "no").partition(":")
-    try:
-        restart = RestartPolicy(restart_name, int(retries) if retries else 0)
-    except ValueError:
-        raise InvalidArgument(f"invalid restart policy format: {args.restart}") from None
-    ulimits = []
-    for item in args.ulimit:
-        name, sep, values = item.partition("=")
-        soft, _sep, hard = values.partition(":")
-        try:
-            ulimits.append(Ulimit(name, int(soft), int(hard or soft)))
-        except ValueError:
-            raise InvalidArgument(f"invalid ulimit argument: {item}") from None
-        if not sep:
-            raise InvalidArgument(f"invalid ulimit argument: {item}")
     log_options = {}
     for item in args.log_opt:
         key, sep, value = item.partition("=")
         if not sep:
             raise InvalidArgument(f"invalid log opt format: {item}")
         log_options[key] = value
-    hc = HostConfig(
+    return HostConfig(
         network_mode=args.network, auto_remove=args.rm, mounts=mounts_from_args(args),
-        pid_mode=args.pid, ipc_mode=args.ipc, uts_mode=args.uts,
-        privileged=args.privileged, cap_add=list(args.cap_add), cap_drop=list(args.cap_drop),
-        security_opt=list(args.security_opt), devices=list(args.device),
-        device_cgroup_rules=list(args.device_cgroup_rule), read_only=args.read_only,
-        memory=ram_in_bytes(args.memory) if args.memory else 0,
-        memory_swap=-1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap) if args.memory_swap else 0,
-        nano_cpus=_nano_cpus(args.cpus) if args.cpus else 0, cpu_shares=args.cpu_shares or 0,
-        cpuset_cpus=args.cpuset_cpus or "", pids_limit=args.pids_limit or 0, ulimits=ulimits,
-        init=args.init, restart_policy=restart, log_driver=args.log_driver or "", log_options=log_options,
+        restart_policy=cli_restart(args.restart or "no"), log_driver=args.log_driver or "", log_options=log_options,
+        **host_fields_from_cli(args),  # the option table's flags (container/option_table.py)
         **host_config_network_fields(args),  # -p/-P/--expose/--ip/--network-alias/--dns*/--add-host
     )
-    if args.shm_size:
-        hc.shm_size = ram_in_bytes(args.shm_size)
-    return hc
-
-
-def _nano_cpus(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidArgument(f'invalid argument "{text}" for "--cpus" flag') from None
-    if value < 0:
-        raise InvalidArgument("Range of CPUs is from 0.01 to the number of CPUs available")
-    return round(value * 1e9)
 
 
 def cmd_run(engine: Engine, args: argparse.Namespace) -> int:
@@ -327,21 +291,9 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
 def cmd_update(engine: Engine, args: argparse.Namespace) -> int:
     """`docker update`: limits and restart policy of existing containers, in place (container/update.py)."""
     from ..container.update import UpdateOptions
-    from ..records.hostconfig import RestartPolicy
 
-    restart = None
-    if args.restart is not None:
-        name, _sep, retries = args.restart.partition(":")
-        try:
-            restart = RestartPolicy(name, int(retries) if retries else 0)
-        except ValueError:
-            raise InvalidArgument(f"invalid restart policy format: {args.restart}") from None
-    changes = UpdateOptions(
-        memory=ram_in_bytes(args.memory) if args.memory is not None else None,
-        memory_swap=(-1 if args.memory_swap == "-1" else ram_in_bytes(args.memory_swap))
-        if args.memory_swap is not None else None,
-        nano_cpus=_nano_cpus(args.cpus) if args.cpus is not None else None,
-        pids_limit=args.pids_limit, restart_policy=restart)
+    changes = UpdateOptions(**{o.update: o.from_cli(getattr(args, o.dest)) if o.from_cli else getattr(args, o.dest)
+                               for o in update_flag_options() if getattr(args, o.dest) is not None})
     if changes.empty():
         raise InvalidArgument("you must provide one or more flags when using this command")
     return _each(args.containers, lambda ref: engine.containers.update(ref, changes) and None)
@@ -369,45 +321,28 @@ def _add_run_options(p: argparse.ArgumentParser, run: bool = True) -> None:
     if run:
         p.add_argument("-d", "--detach", action="store_true")
         p.add_argument("--detach-keys")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-t", "--tty", action="store_true")
+    add_flag(p, BY_NAME["interactive"])
+    add_flag(p, BY_NAME["tty"])
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--entrypoint")
-    p.add_argument("-w", "--workdir")
-    p.add_argument("-u", "--user")
-    p.add_argument("-h", "--hostname")
+    add_flag(p, BY_NAME["working_dir"])
+    add_flag(p, BY_NAME["user"])
+    add_flag(p, BY_NAME["hostname"])
     p.add_argument("-l", "--label", action="append", default=[])
     p.add_argument("--network", "--net", default="bridge")
     add_run_network_options(p)
     add_mount_options(p)  # -v/--volume, --mount, --tmpfs
-    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"])
+    add_flag(p, BY_NAME["pull"])
     # lifecycle
-    p.add_argument("--restart", default="no")
+    add_flag(p, BY_NAME["restart_policy"])  # --restart
     p.add_argument("--log-driver")
     p.add_argument("--log-opt", action="append", default=[])
-    p.add_argument("--stop-signal")
-    p.add_argument("--stop-timeout", type=int)
-    # isolation and resources (runtime/isolation.py enforces them)
-    p.add_argument("--pid", default="")
-    p.add_argument("--ipc", default="")
-    p.add_argument("--uts", default="")
-    p.add_argument("--privileged", action="store_true")
-    p.add_argument("--cap-add", action="append", default=[])
-    p.add_argument("--cap-drop", action="append", default=[])
-    p.add_argument("--security-opt", action="append", default=[])
-    p.add_argument("--device", action="append", default=[])
-    p.add_argument("--device-cgroup-rule", action="append", default=[])
-    p.add_argument("--read-only", action="store_true")
-    p.add_argument("-m", "--memory")
-    p.add_argument("--memory-swap")
-    p.add_argument("--cpus")
-    p.add_argument("-c", "--cpu-shares", type=int)
-    p.add_argument("--cpuset-cpus")
-    p.add_argument("--pids-limit", type=int)
-    p.add_argument("--ulimit", action="append", default=[])
-    p.add_argument("--shm-size")
-    p.add_argument("--init", action="store_true")
+    add_flag(p, BY_NAME["kill_signal"])  # --stop-signal
+    add_flag(p, BY_NAME["stop_timeout"])
+    # isolation and resources (runtime/isolation.py enforces them), from the option table
+    for option in flag_options():
+        add_flag(p, option)
     p.add_argument("--help", action="help")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -521,11 +456,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_rm)
 
     p = sub.add_parser("update", help="Update configuration of one or more containers")
-    p.add_argument("-m", "--memory")
-    p.add_argument("--memory-swap")
-    p.add_argument("--cpus")
-    p.add_argument("--pids-limit", type=int)
-    p.add_argument("--restart")
+    for option in update_flag_options():  # what `update` may change in place (the option table's)
+        add_flag(p, option, default=None)
     p.add_argument("containers", nargs="+")
     p.set_defaults(func=cmd_update)
 

@@ -1,9 +1,10 @@
 """Desired versus actual container configuration: the one comparison the module and the CLI both use.
 
-``differences(record, options, image_id)`` lists what an existing container would need to be recreated for,
-given the options someone asks for now (the module's parameters, or `pycontainer run` flags). Options left
-unset (None / empty where "empty" means "not asked for") are not compared, as community.docker does, so a
-container keeps defaults it got from its image.
+Each option's normal form and comparison come from the option table (container/option_table.py).
+``option_view``/``option_differences`` compare the options asked for; the module names the differences by
+its option names, ``differences(record, options, image_id)`` (`pycontainer compare`, ContainerService.compare)
+by Docker's inspect paths, asking what the `run` flags set. Options left unset are not compared, as
+community.docker does, so a container keeps defaults it got from its image.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..records.hostconfig import HostConfig
+from .option_table import BY_NAME, OPTIONS, same, updatable
 
 if TYPE_CHECKING:
     from ..records.containers import ContainerRecord
@@ -32,73 +34,12 @@ def _env_map(items: list[str]) -> dict[str, str]:
     return dict(item.partition("=")[::2] for item in items)
 
 
-def differences(record: ContainerRecord, options: CreateOptions, image_id: str | None) -> list[Difference]:
-    """What differs between ``record`` and ``options`` (``image_id``: what options.image resolves to now,
-    None when unknown: not pulled yet, which counts as a difference)."""
-    c, h, want = record.config, record.config.host_config, options.host_config
-    found: list[Difference] = []
-
-    def check(name: str, actual: Any, desired: Any, asked: bool = True) -> None:
-        if asked and actual != desired:
-            found.append(Difference(name, actual, desired))
-
-    check("Image", c.image, image_id)
-    if options.entrypoint is not None:
-        check("Config.Entrypoint", c.entrypoint, [a for a in options.entrypoint if a] or None)
-    if options.command is not None:
-        check("Config.Cmd", c.cmd, list(options.command) or None)
-    actual_env = _env_map(c.env)
-    for key, value in _env_map(options.env).items():
-        check(f"Config.Env.{key}", actual_env.get(key), value)
-    check("Config.WorkingDir", c.working_dir, options.working_dir, options.working_dir is not None)
-    check("Config.User", c.user, options.user, options.user is not None)
-    check("Config.Hostname", c.hostname, options.hostname, bool(options.hostname))
-    for key, value in options.labels.items():
-        check(f"Config.Labels.{key}", c.labels.get(key), value)
-    check("Config.Tty", c.tty, options.tty)
-    check("Config.OpenStdin", c.open_stdin, options.open_stdin)
-    check("Config.StopTimeout", c.stop_timeout, options.stop_timeout, options.stop_timeout is not None)
-    check("Config.StopSignal", c.stop_signal, options.stop_signal, bool(options.stop_signal))
-    host_fields = {
-        "NetworkMode": "network_mode", "Privileged": "privileged", "ReadonlyRootfs": "read_only",
-        "Memory": "memory", "MemorySwap": "memory_swap", "NanoCpus": "nano_cpus", "CpuShares": "cpu_shares",
-        "CpusetCpus": "cpuset_cpus", "PidsLimit": "pids_limit", "Init": "init", "AutoRemove": "auto_remove",
-        "ShmSize": "shm_size", "PidMode": "pid_mode", "IpcMode": "ipc_mode", "UTSMode": "uts_mode",
-    }
-    for docker_name, field_name in host_fields.items():
-        check(f"HostConfig.{docker_name}", getattr(h, field_name), getattr(want, field_name))
-    for docker_name, field_name in (("CapAdd", "cap_add"), ("CapDrop", "cap_drop"), ("SecurityOpt", "security_opt"),
-                                    ("Devices", "devices")):
-        check(f"HostConfig.{docker_name}", sorted(getattr(h, field_name)), sorted(getattr(want, field_name)))
-    check("HostConfig.RestartPolicy",
-          (h.restart_policy.name, h.restart_policy.maximum_retry_count),
-          (want.restart_policy.name, want.restart_policy.maximum_retry_count))
-    if want.log_driver:
-        check("HostConfig.LogConfig", (h.log_driver, h.log_options), (want.log_driver, want.log_options))
-    check("HostConfig.Mounts", sorted(_mount_key(m) for m in h.mounts), sorted(_mount_key(m) for m in want.mounts))
-    check("HostConfig.Ulimits", sorted((u.name, u.soft, u.hard) for u in h.ulimits),
-          sorted((u.name, u.soft, u.hard) for u in want.ulimits))
-    # networking (issue 5): what -p/-P/--expose/--dns*/--add-host/--network-alias/--ip set
-    check("HostConfig.PortBindings", h.port_bindings, want.port_bindings)
-    check("HostConfig.PublishAllPorts", h.publish_all_ports, want.publish_all_ports)
-    check("Config.ExposedPorts", sorted(h.expose), sorted(want.expose))
-    for docker_name, field_name in (("Dns", "dns"), ("DnsSearch", "dns_search"), ("DnsOptions", "dns_options"),
-                                    ("ExtraHosts", "extra_hosts")):
-        check(f"HostConfig.{docker_name}", sorted(getattr(h, field_name)), sorted(getattr(want, field_name)))
-    check("NetworkingConfig.EndpointsConfig", h.networks, want.networks)
-    return found
-
-
-def _mount_key(mount: Any) -> tuple:
-    return (mount.type, mount.source, mount.target, mount.read_only, tuple(sorted(mount.options.items())))
-
-
-# -- the pycontainer module: compact views of the options a user set ----------------------------------------
+# -- compact views of the options a user set ---------------------------------------------------------------
 #
-# The module compares only what its task sets (``asked``: option names), each in one normal form, so the
-# classic false positives disappear: ``80`` and ``80/tcp``, ``0.0.0.0`` and an empty host address, a tag and
-# the image ID (both become the ID), env order and YAML numbers/booleans, ``64m`` and ``67108864``, volumes
-# written two ways, capabilities with or without ``CAP_``. The same views are the module's diff.
+# Only what the task sets is compared (``asked``: option names), each in one normal form, so the classic false
+# positives disappear: ``80`` and ``80/tcp``, ``0.0.0.0`` and an empty host address, a tag and the image ID
+# (both become the ID), env order and YAML numbers/booleans, ``64m`` and ``67108864``, volumes written two ways,
+# capabilities with or without ``CAP_``. The same views are the module's diff.
 
 @dataclass
 class Settings:
@@ -132,116 +73,12 @@ class Settings:
                    options.open_stdin, options.stop_signal, options.stop_timeout)
 
 
-def _signal(value: str) -> int | None:
-    from .service import parse_signal
-
-    return parse_signal(value) if value else None
-
-
-def _capability(name: str) -> str:
-    name = name.upper()
-    return name if name == "ALL" or name.startswith("CAP_") else "CAP_" + name
-
-
-def _device(text: str) -> str:
-    parts = text.split(":")
-    host = parts[0]
-    container = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
-    perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
-    return f"{host}:{container}:{perms}"
-
-
-def _mounts(host: HostConfig, origin: str) -> list[str]:
-    """The mounts one option made, as normal text (``-v`` text for volumes; type,source,target,options else)."""
-    from ..runtime.volumes import volume_flag_text
-
-    out = []
-    for m in host.mounts:
-        if m.options.get("origin") != origin:
-            continue
-        if origin == "volume-flag":
-            out.append(volume_flag_text(m))
-        else:
-            extra = [f"{k}={v}" for k, v in sorted(m.options.items()) if k != "origin"]
-            out.append(",".join([f"type={m.type}", *([f"source={m.source}"] if m.source else []),
-                                 f"target={m.target}", *(["readonly"] if m.read_only else []), *extra]))
-    return sorted(out)
-
-
-def _ports(host: HostConfig) -> list[str]:
-    from ..network.ports import display_host_ip
-
-    return sorted(f"{display_host_ip(b.get('HostIp', ''))}:{b.get('HostPort', '')}:{key}"
-                  for key, bindings in host.port_bindings.items() for b in bindings)
-
-
-def _networks(host: HostConfig) -> dict[str, dict[str, Any]]:
-    return {name: {k: sorted(v) if isinstance(v, list) else v for k, v in sorted((settings or {}).items()) if v}
-            for name, settings in sorted(host.networks.items())}
-
-
-def _path(value: str | None) -> str | None:
-    import posixpath
-
-    return posixpath.normpath(value) if value else value
-
-
-def _ulimit_text(u: Any) -> str:
-    return f"{u.name}:{u.soft}:{u.hard}"
-
-
-# option name -> its normal form; env and labels are compared key by key (only the keys the task sets).
-VIEWS: dict[str, Any] = {
-    "image": lambda s: s.image,
-    "command": lambda s: list(s.cmd) if s.cmd else None,
-    "entrypoint": lambda s: list(s.entrypoint) if s.entrypoint else None,
-    "working_dir": lambda s: _path(s.working_dir),
-    "user": lambda s: s.user,
-    "hostname": lambda s: s.hostname,
-    "tty": lambda s: s.tty,
-    "interactive": lambda s: s.open_stdin,
-    "kill_signal": lambda s: _signal(s.stop_signal),
-    "stop_timeout": lambda s: s.stop_timeout,
-    "memory": lambda s: s.host.memory,
-    "memory_swap": lambda s: s.host.memory_swap,
-    "cpus": lambda s: s.host.nano_cpus / 1e9,
-    "pids_limit": lambda s: max(s.host.pids_limit, 0),  # 0 and -1 both mean unlimited
-    "cpu_shares": lambda s: s.host.cpu_shares,
-    "cpuset_cpus": lambda s: s.host.cpuset_cpus,
-    "shm_size": lambda s: s.host.shm_size,
-    "restart_policy": lambda s: s.host.restart_policy.name,
-    "restart_retries": lambda s: s.host.restart_policy.maximum_retry_count,
-    "privileged": lambda s: s.host.privileged,
-    "read_only": lambda s: s.host.read_only,
-    "init": lambda s: s.host.init,
-    "auto_remove": lambda s: s.host.auto_remove,
-    "capabilities": lambda s: sorted({_capability(c) for c in s.host.cap_add}),
-    "cap_drop": lambda s: sorted({_capability(c) for c in s.host.cap_drop}),
-    "security_opts": lambda s: sorted(s.host.security_opt),
-    "devices": lambda s: sorted(_device(d) for d in s.host.devices),
-    "device_cgroup_rules": lambda s: sorted(s.host.device_cgroup_rules),
-    "pid_mode": lambda s: s.host.pid_mode,
-    "ipc_mode": lambda s: s.host.ipc_mode,
-    "uts": lambda s: s.host.uts_mode,
-    "ulimits": lambda s: sorted(_ulimit_text(u) for u in s.host.ulimits),
-    "log_driver": lambda s: s.host.log_driver,
-    "log_options": lambda s: dict(sorted(s.host.log_options.items())),
-    "volumes": lambda s: _mounts(s.host, "volume-flag"),
-    "tmpfs": lambda s: _mounts(s.host, "tmpfs-flag"),
-    "mounts": lambda s: _mounts(s.host, "mount-flag"),
-    "published_ports": lambda s: _ports(s.host),
-    "publish_all_ports": lambda s: s.host.publish_all_ports,
-    "exposed_ports": lambda s: sorted(s.host.expose),
-    "dns_servers": lambda s: list(s.host.dns),  # order matters to the resolver
-    "dns_search_domains": lambda s: list(s.host.dns_search),
-    "dns_opts": lambda s: sorted(s.host.dns_options),
-    "etc_hosts": lambda s: dict(sorted(item.split(":", 1) for item in s.host.extra_hosts)),
-    "network_mode": lambda s: s.host.network_mode,
-    "networks": lambda s: _networks(s.host),
-}
+# option name -> its normal form (container/option_table.py); env and labels are compared key by key (only the
+# keys the task sets).
+VIEWS: dict[str, Any] = {o.name: o.view for o in OPTIONS if o.view is not None}
 
 # Options `update` changes in place (container/update.py): a difference only there needs no new container.
-UPDATABLE_OPTIONS = frozenset({"memory", "memory_swap", "cpus", "pids_limit", "restart_policy", "restart_retries"})
+UPDATABLE_OPTIONS = updatable()
 
 
 def option_view(settings: Settings, asked: set[str] | frozenset[str], env_keys: list[str],
@@ -258,4 +95,53 @@ def option_view(settings: Settings, asked: set[str] | frozenset[str], env_keys: 
 
 def option_differences(actual: dict[str, Any], desired: dict[str, Any]) -> list[Difference]:
     return [Difference(name, actual.get(name), value) for name, value in desired.items()
-            if actual.get(name) != value]
+            if not same(name, actual.get(name), value)]
+
+
+# -- `pycontainer compare` / ContainerService.compare: the same comparison, named by inspect paths ------------
+
+def asked_of(options: CreateOptions, desired: Settings) -> set[str]:
+    """The options ``options`` (CLI flags) set: those whose normal form is not a default container's. The
+    image is always asked; -t/-i only when given (as the module compares tty/interactive only when set)."""
+    from .options import CreateOptions
+
+    default = Settings.of_options(CreateOptions(image=options.image), desired.image)
+    asked = {name for name, view in VIEWS.items() if view(desired) != view(default)} | {"image"}
+    asked |= {name for name, value in (("entrypoint", options.entrypoint), ("command", options.command))
+              if value is not None}
+    asked |= {name for name, value in (("env", options.env), ("labels", options.labels)) if value}
+    if asked & {"restart_policy", "restart_retries"}:
+        asked |= {"restart_policy", "restart_retries"}  # one inspect field
+    return asked
+
+
+def _shown(name: str, settings: Settings) -> Any:
+    """What `compare` prints for option ``name``: the HostConfig field as stored, else the normal form."""
+    option = BY_NAME[name]
+    if option.raw is not None:
+        return option.raw(settings)
+    if option.host_field:
+        return getattr(settings.host, option.host_field)
+    return option.view(settings)
+
+
+def differences(record: ContainerRecord, options: CreateOptions, image_id: str | None) -> list[Difference]:
+    """What differs between ``record`` and ``options`` (``image_id``: what options.image resolves to now,
+    None when unknown: not pulled yet, which counts as a difference), by Docker's inspect paths. The module's
+    comparison (option_view/option_differences) decides; options ``options`` leaves unset are not compared."""
+    actual, desired = Settings.of_record(record), Settings.of_options(options, image_id)
+    env_keys, label_keys = list(_env_map(options.env)), list(options.labels)
+    asked = asked_of(options, desired)
+    found: list[Difference] = []
+    shown: set[str] = set()
+    diffs = option_differences(option_view(actual, asked, env_keys, label_keys),
+                               option_view(desired, asked, env_keys, label_keys))
+    for d in diffs:
+        path = BY_NAME[d.name].inspect or d.name
+        if d.name in ("env", "labels"):  # one line per key
+            found += [Difference(f"{path}.{key}", d.actual.get(key), value) for key, value in d.desired.items()
+                      if d.actual.get(key) != value]
+        elif path not in shown:
+            shown.add(path)
+            found.append(Difference(path, _shown(d.name, actual), _shown(d.name, desired)))
+    return found

@@ -535,7 +535,7 @@ class ContainerService:
 
         check_usable(record)
         lower_dirs = self.images.layer_dirs(record.config.image)
-        user = resolve_user(lower_dirs, record.config.user)
+        user = resolve_user(lower_dirs, record.config.user, group_add=record.config.host_config.group_add)
         env = list(record.config.env)
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={user.home}")
@@ -779,10 +779,11 @@ class ContainerService:
             root_fd = os.open(f"/proc/{record.state.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             root_fd = None
+        group_add = record.config.host_config.group_add  # exec gets the container's --group-add too (Docker)
         try:
             if root_fd is not None and process_alive(record.state.pid, record.state.pid_start_time):
-                return resolve_user(spec.lower_dirs, user, root_fd)
-            return resolve_user(spec.lower_dirs, user)
+                return resolve_user(spec.lower_dirs, user, root_fd, group_add)
+            return resolve_user(spec.lower_dirs, user, group_add=group_add)
         finally:
             if root_fd is not None:
                 os.close(root_fd)

@@ -47,6 +47,22 @@ class UpdateOptions:
         return new
 
 
+def in_place_changes(names: set[str], want: HostConfig, current: HostConfig) -> UpdateOptions | None:
+    """What `update` would change for the differing options ``names`` (the option table's names), or None when
+    they need a new container: one of them is not updatable, or update would refuse the result."""
+    from .option_table import BY_NAME
+
+    if not names or not all(name in BY_NAME and BY_NAME[name].update for name in names):
+        return None
+    fields = {BY_NAME[name].update for name in names}  # restart_policy and restart_retries: one field
+    changes = UpdateOptions(**{f: getattr(want, f) for f in fields})
+    try:
+        changes.applied_to(current)
+    except InvalidArgument:
+        return None
+    return changes
+
+
 def _check(host: HostConfig, changes: UpdateOptions) -> None:
     from ..runtime.isolation import cgroup_config
 

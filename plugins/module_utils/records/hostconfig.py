@@ -76,6 +76,7 @@ class HostConfig:
     shm_size: int = 64 * 1024 * 1024  # DEFAULT_SHM_SIZE
     # process
     init: bool = False
+    group_add: list[str] = field(default_factory=list)      # --group-add: names (container's /etc/group) or gids
     # storage
     mounts: list[Mount] = field(default_factory=list)       # -v, --mount, --tmpfs, image VOLUMEs
     # lifecycle

@@ -132,9 +132,11 @@ def _image_file(lower_dirs: list[str], relpath: str, root_fd: int | None = None)
     return _read_regular(fd)
 
 
-def resolve_user(lower_dirs: list[str], spec: str, root_fd: int | None = None) -> User:
+def resolve_user(lower_dirs: list[str], spec: str, root_fd: int | None = None,
+                 group_add: list[str] | None = None) -> User:
     """uid/gid/home/supplementary groups for ``spec`` ("", "name", "uid", "name:group", "uid:gid"), from the
-    image's layers or, given ``root_fd`` (a running container's root directory), from the container's files."""
+    image's layers or, given ``root_fd`` (a running container's root directory), from the container's files;
+    ``group_add`` (HostConfig.GroupAdd) adds groups by name (from the same group file) or number."""
     user_part, _sep, group_part = (spec or "").partition(":")
     passwd = _image_file(lower_dirs, "etc/passwd", root_fd)
     groups = _image_file(lower_dirs, "etc/group", root_fd)
@@ -161,4 +163,25 @@ def resolve_user(lower_dirs: list[str], spec: str, root_fd: int | None = None) -
         result.additional_gids = sorted(
             {int(e[2]) for e in groups if len(e) >= 4 and user_name in e[3].split(",") and e[2].isdigit()}
             - {result.gid})
+    if group_add:
+        result.additional_gids = sorted({*result.additional_gids, *_group_ids(groups, group_add)})
     return result
+
+
+_MAX_ID = 2**31 - 1  # moby/sys/user's maxID
+
+
+def _group_ids(groups: list[list[str]], wanted: list[str]) -> list[int]:
+    """Docker's GetAdditionalGroups: a name found in the group file, else a number taken as it is."""
+    ids = []
+    for item in wanted:
+        entry = next((e for e in groups if len(e) >= 3 and e[0] == item and e[2].isdigit()), None)
+        if entry:
+            ids.append(int(entry[2]))
+        elif item.isdigit():
+            if int(item) > _MAX_ID:
+                raise InvalidArgument(f"Invalid group id {item}")
+            ids.append(int(item))
+        else:
+            raise InvalidArgument(f"Unable to find group {item}: no matching entries in group file")
+    return ids

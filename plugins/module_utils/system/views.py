@@ -10,6 +10,7 @@ import datetime as _dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..container.option_table import inspect_fields
 from ..records.containers import ContainerRecord
 from ..records.hostconfig import HostConfig
 from ..timefmt import human_duration, human_size, parse_rfc3339
@@ -229,23 +230,7 @@ def host_config_view(h: HostConfig) -> dict[str, Any]:
     """HostConfig under Docker's names (the subset the engine supports)."""
     return {
         "NetworkMode": h.network_mode or "none",
-        "PidMode": h.pid_mode,
-        "IpcMode": h.ipc_mode or "private",
-        "UTSMode": h.uts_mode,
-        "Privileged": h.privileged,
-        "CapAdd": h.cap_add or None,
-        "CapDrop": h.cap_drop or None,
-        "SecurityOpt": h.security_opt or None,
-        "ReadonlyRootfs": h.read_only,
-        "Memory": h.memory,
-        "MemorySwap": h.memory_swap,
-        "NanoCpus": h.nano_cpus,
-        "CpuShares": h.cpu_shares,
-        "CpusetCpus": h.cpuset_cpus,
-        "PidsLimit": h.pids_limit or None,
-        "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in h.ulimits] or None,
-        "ShmSize": h.shm_size,
-        "Init": h.init,
+        **inspect_fields("HostConfig", h),  # the option table's: modes, security, resources, GroupAdd
         "AutoRemove": h.auto_remove,
         "RestartPolicy": {"Name": h.restart_policy.name, "MaximumRetryCount": h.restart_policy.maximum_retry_count},
         "LogConfig": {"Type": h.log_driver, "Config": dict(h.log_options)},
