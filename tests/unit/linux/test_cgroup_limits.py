@@ -134,7 +134,7 @@ def test_v1_weight_becomes_shares_and_a_new_period_lifts_the_quota_first(tmp_pat
 def v2_container(tmp_path, controllers="cpuset cpu io memory pids"):
     cg = V2Backend(str(tmp_path)).container("c1", CgroupConfig(device_rules=None))
     cg_dir = tmp_path / cg.dir
-    kernel_files(cg_dir, [f for f in V2_FILES if f.split(".")[0] in controllers.split()])
+    kernel_files(cg_dir, [f for f in V2_FILES if f.split(".", maxsplit=1)[0] in controllers.split()])
     (cg_dir / "cgroup.controllers").write_text(controllers + "\n")
     return cg
 
