@@ -133,7 +133,7 @@ class Settings:
 
 
 def _signal(value: str) -> int | None:
-    from .service import parse_signal
+    from .signals import parse_signal
 
     return parse_signal(value) if value else None
 
