@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .config import EngineConfig, load_config
-from .runtime.lifecycle import Lifecycle, open_log_and_journal
+from .runtime.journal import open_log_and_journal
 
 if TYPE_CHECKING:
     from .container.service import ContainerService
@@ -46,6 +46,7 @@ class Engine:
     def containers(self) -> ContainerService:
         if self._containers is None:
             from .container.service import ContainerService
+            from .runtime.lifecycle import Lifecycle
 
             self._containers = ContainerService(self.config, self.images, self.events,
                                                 lifecycle=Lifecycle(self.config, self.events, self.log),

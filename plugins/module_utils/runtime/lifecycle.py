@@ -11,17 +11,18 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-from ..engine_log import EngineLog
 from ..errors import ContainerCommandError, ContainerNotFound, EngineError
-from ..events import EventJournal
 from ..faults import fault_point
 from ..network.attachment import networking_for, release_networking
 from ..records.containers import ContainerRecord, ContainerStore, check_usable, monitor_alive, process_start_time
 from ..timefmt import utc_now_rfc3339
+from .journal import open_log_and_journal
 from .volumes import VolumeService
 
 if TYPE_CHECKING:
     from ..config import EngineConfig
+    from ..engine_log import EngineLog
+    from ..events import EventJournal
     from ..image.store import ImageStore
 
 # State.ExitCode of a container whose start failed before its process ran (Docker's exitUnknown); the
@@ -29,20 +30,6 @@ if TYPE_CHECKING:
 START_FAILED = 128
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ETC_FILES = ("hostname", "hosts", "resolv.conf")
-
-
-def open_log_and_journal(config: EngineConfig, log_level: str | None = None) -> tuple[EngineLog, EventJournal]:
-    """The engine's log and event journal; every recorded event is also one line of the log."""
-    config.paths.secure()  # root-only state, also for roots an older version made looser
-    log = EngineLog(config.log_file, log_level or config.log_level, config.log_format)
-
-    def log_event(event: dict) -> None:
-        actor = event["Actor"]
-        log.info(f"{event['Type']} {event['Action']}", id=actor["ID"], **actor["Attributes"])
-
-    events = EventJournal(os.path.join(config.root, "events"), max_bytes=config.events_max_size,
-                          max_age_s=config.events_max_age, on_record=log_event)
-    return log, events
 
 
 def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
