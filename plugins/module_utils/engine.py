@@ -8,12 +8,10 @@ Services are built on first use, so a command pays only for what it touches.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from .config import EngineConfig, load_config
-from .engine_log import EngineLog
-from .events import EventJournal
+from .runtime.journal import open_log_and_journal
 
 if TYPE_CHECKING:
     from .container.service import ContainerService
@@ -25,11 +23,8 @@ class Engine:
     def __init__(self, config: EngineConfig, log_level: str | None = None) -> None:
         self.config = config
         self.paths = config.paths
-        self.paths.secure()  # root-only state, also for roots an older version made looser
-        self.log = EngineLog(config.log_file, log_level or config.log_level, config.log_format)
         # Every recorded event is also one line of the engine's log: the one place actions pass through.
-        self.events = EventJournal(os.path.join(config.root, "events"), max_bytes=config.events_max_size,
-                                   max_age_s=config.events_max_age, on_record=self._log_event)
+        self.log, self.events = open_log_and_journal(config, log_level)
         self._images: ImageService | None = None
         self._containers: ContainerService | None = None
         self._volumes: VolumeService | None = None
@@ -38,10 +33,6 @@ class Engine:
     def from_options(cls, root: str | None = None, config_path: str | None = None,
                      log_level: str | None = None) -> Engine:
         return cls(load_config(config_path=config_path, root=root), log_level=log_level)
-
-    def _log_event(self, event: dict) -> None:
-        actor = event["Actor"]
-        self.log.info(f"{event['Type']} {event['Action']}", id=actor["ID"], **actor["Attributes"])
 
     @property
     def images(self) -> ImageService:
@@ -55,8 +46,11 @@ class Engine:
     def containers(self) -> ContainerService:
         if self._containers is None:
             from .container.service import ContainerService
+            from .runtime.lifecycle import Lifecycle
 
-            self._containers = ContainerService(self.config, self.images, self.events)
+            self._containers = ContainerService(self.config, self.images, self.events,
+                                                lifecycle=Lifecycle(self.config, self.events, self.log),
+                                                stats_row=_stats_row)
         return self._containers
 
     @property
@@ -75,3 +69,16 @@ class Engine:
 
             self._networks = NetworkService(self.config, self.events)
         return self._networks
+
+
+def _stats_row(record, before, after) -> dict:
+    """`docker stats` rows are formatted by system/views.py, a layer above the container service."""
+    from .system.views import stats_row
+
+    return stats_row(record, before, after)
+
+
+def _packed_for_ansible() -> None:
+    """Never called. The monitor runs from ``supervisor._BOOT`` only; Ansible packs the module_utils a
+    module's code imports, so this import is what puts monitor.py (and what it imports) into AnsiballZ."""
+    from .supervision import monitor  # noqa: F401

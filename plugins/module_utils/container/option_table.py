@@ -136,7 +136,7 @@ def _param_ulimit(text: str) -> Ulimit:
 # -- normal forms compared (the module's views; the same are its diff) -----------------------------------------
 
 def _signal(value: str) -> int | None:
-    from .service import parse_signal
+    from .signals import parse_signal
 
     return parse_signal(value) if value else None
 

@@ -20,7 +20,7 @@ from ..records.hostconfig import HostConfig, RestartPolicy
 if TYPE_CHECKING:
     from ..linux.cgroups import CgroupConfig, ContainerCgroup
     from ..records.containers import ContainerRecord
-    from .service import ContainerService
+    from ..runtime.lifecycle import Lifecycle
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _check(host: HostConfig, changes: UpdateOptions) -> None:
             host.auto_remove, "Restart policy cannot be updated because AutoRemove is enabled for the container")
 
 
-def update_container(service: ContainerService, ref: str, changes: UpdateOptions) -> ContainerRecord:
+def update_container(service: Lifecycle, ref: str, changes: UpdateOptions) -> ContainerRecord:
     """Apply ``changes`` to container ``ref``: its cgroup when it runs, then its record."""
     from ..linux.cgroups import container_cgroup
     from ..runtime.isolation import cgroup_config

@@ -17,10 +17,26 @@ from ..errors import EngineError
 from . import protocol
 
 if TYPE_CHECKING:
-    from ..container.service import AttachSession
+    from ..records.containers import ContainerRecord
 
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class AttachSession:
+    """A command attached to a container's stdio through the monitor (``pump``/``collect`` copy it)."""
+
+    def __init__(self, conn, record: ContainerRecord, pid: int) -> None:
+        self.conn = conn
+        self.record = record
+        self.pid = pid
+
+    @property
+    def tty(self) -> bool:
+        return self.record.config.tty
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _write_all(fd: int, data: bytes) -> None:

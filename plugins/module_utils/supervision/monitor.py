@@ -26,17 +26,20 @@ import struct
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..faults import fault_point
 from ..fsutil import ensure_dir
-from ..records.containers import ContainerRecord, process_start_time
+from ..records.containers import process_start_time
 from . import protocol
+from .sessions import RESTART_BACKOFF_START, Client, Supervised
+
+if TYPE_CHECKING:
+    from ..runtime.lifecycle import Lifecycle
 
 IDLE_LINGER = 1.0           # seconds the monitor waits, idle, before exiting (absorbs back-to-back runs)
-CLIENT_BUFFER_LIMIT = 16 << 20
-RESTART_BACKOFF_START = 0.1  # Docker's restart manager: 100 ms, doubling, at most a minute,
+# RESTART_BACKOFF_START (sessions.py): Docker's restart manager: 100 ms, doubling, at most a minute,
 RESTART_BACKOFF_MAX = 60.0   # back to 100 ms once a container has run for 10 s
 RESTART_RESET_AFTER = 10.0
 _ID_RE = re.compile(r"[0-9a-f]{64}")
@@ -71,233 +74,10 @@ def should_restart(policy: str, max_retries: int, exit_code: int, restart_count:
     return False
 
 
-class Client:
-    """One connection from a command."""
-
-    def __init__(self, monitor: Monitor, sock: socket.socket) -> None:
-        self.monitor = monitor
-        self.sock = sock
-        self.inbuf = bytearray()
-        self.outbuf = bytearray()
-        self.attached: Supervised | None = None
-        self.closing = False
-        sock.setblocking(False)
-
-    def send(self, data: bytes) -> None:
-        if self.sock.fileno() < 0:
-            return
-        if len(self.outbuf) > CLIENT_BUFFER_LIMIT:
-            self.close()  # a client that stopped reading must not hold up the container
-            return
-        self.outbuf += data
-        self.flush()
-
-    def reply(self, message: dict) -> None:
-        self.send(protocol.control(message))
-
-    def flush(self) -> None:
-        while self.outbuf:
-            try:
-                sent = self.sock.send(self.outbuf)
-            except BlockingIOError:
-                break
-            except OSError:
-                self.close()
-                return
-            del self.outbuf[:sent]
-        if self.closing and not self.outbuf:
-            self.close()
-            return
-        self.monitor.watch(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbuf else 0),
-                           self.on_event)
-
-    def finish(self) -> None:
-        """Close once everything queued has been sent."""
-        self.closing = True
-        self.flush()
-
-    def on_event(self, mask: int) -> None:
-        if mask & selectors.EVENT_WRITE:
-            self.flush()
-        if mask & selectors.EVENT_READ and self.sock.fileno() >= 0:
-            try:
-                data = self.sock.recv(1 << 16)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self.close()
-                return
-            self.inbuf += data
-            for kind, payload in protocol.split_frames(self.inbuf):
-                self.monitor.handle_frame(self, kind, payload)
-
-    def close(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.monitor.unwatch(self.sock)
-            self.sock.close()
-        self.monitor.clients.discard(self)
-        if self.attached is not None:
-            self.attached.detach_client(self)
-            self.attached = None
-
-
-class Supervised:
-    """A container the monitor started: its process, its stdio ends, its log, its clients."""
-
-    def __init__(self, monitor: Monitor, record: ContainerRecord) -> None:
-        self.monitor = monitor
-        self.id = record.id
-        self.record = record
-        self.process: Any = None
-        self.spec: Any = None
-        self.outputs: dict[int, str] = {}   # fd -> "stdout" | "stderr"
-        self.stdin_fd: int | None = None
-        self.stdin_buf = bytearray()
-        self.stdin_close_pending = False
-        self.stdin_once = False
-        self.tty_master: int | None = None
-        self.tty_size: tuple[int, int] | None = None  # the terminal's window, kept for a restart's new one
-        self.log: Any = None
-        self.clients: set[Client] = set()
-        self.waiters: list[Client] = []
-        self.stoppers: list[Client] = []
-        self.kill_deadline: float | None = None
-        self.restart_at: float | None = None
-        self.backoff = RESTART_BACKOFF_START
-        self.started_mono = 0.0
-        self.relay: Any = None  # ports published on IPv6 host addresses (network/relay.py)
-
-    # -- I/O --
-    def on_output(self, fd: int, mask: int) -> None:
-        if mask & selectors.EVENT_WRITE and fd == self.stdin_fd:
-            self.flush_stdin()
-        if not mask & selectors.EVENT_READ:
-            return
-        try:
-            data = os.read(fd, 1 << 16)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""  # EIO: the terminal's last slave end closed
-        if not data:
-            self.close_output(fd)
-            return
-        self.deliver(self.outputs[fd], data)
-
-    def deliver(self, stream: str, data: bytes) -> None:
-        if self.log is not None:
-            self.log.write(stream, data)
-        frame = protocol.frame(protocol.STDOUT if stream == "stdout" else protocol.STDERR, data)
-        for client in list(self.clients):
-            client.send(frame)
-
-    def close_output(self, fd: int) -> None:
-        if fd in self.outputs:
-            del self.outputs[fd]
-            if fd == self.tty_master:
-                self.monitor.unwatch_fd(fd)
-                self.tty_master = None
-                if self.stdin_fd == fd:
-                    self.stdin_fd = None
-            else:
-                self.monitor.unwatch_fd(fd)
-            os.close(fd)
-
-    def drain(self) -> None:
-        """Read what the exited container left in its pipes (its other processes are gone with it)."""
-        for fd in list(self.outputs):
-            os.set_blocking(fd, False)
-            while True:
-                try:
-                    data = os.read(fd, 1 << 16)
-                except BlockingIOError:
-                    break
-                except OSError:
-                    data = b""
-                if not data:
-                    break
-                self.deliver(self.outputs[fd], data)
-            self.close_output(fd)
-        if self.stdin_fd is not None:
-            with contextlib.suppress(OSError):
-                self.monitor.unwatch_fd(self.stdin_fd)
-                os.close(self.stdin_fd)
-            self.stdin_fd = None
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-
-    def write_stdin(self, data: bytes) -> None:
-        if self.stdin_fd is None:
-            return
-        self.stdin_buf += data
-        self.flush_stdin()
-
-    def flush_stdin(self) -> None:
-        fd = self.stdin_fd
-        if fd is None:
-            return
-        while self.stdin_buf:
-            try:
-                written = os.write(fd, self.stdin_buf)
-            except BlockingIOError:
-                break
-            except OSError:
-                self.stdin_buf.clear()
-                break
-            del self.stdin_buf[:written]
-        if not self.stdin_buf and self.stdin_close_pending:
-            self.close_stdin()
-            return
-        self.monitor.watch_fd(fd, self._stdin_mask(), self.on_output)
-
-    def _stdin_mask(self) -> int:
-        mask = selectors.EVENT_WRITE if self.stdin_buf else 0
-        if self.stdin_fd is not None and self.stdin_fd in self.outputs:
-            mask |= selectors.EVENT_READ  # the terminal master carries both directions
-        return mask
-
-    def close_stdin(self) -> None:
-        if self.stdin_fd is None:
-            return
-        if self.stdin_buf:
-            self.stdin_close_pending = True
-            return
-        if self.stdin_fd == self.tty_master:
-            self.write_stdin(b"\x04")  # a terminal has no half-close: send EOF (VEOF) as a keyboard would
-            return
-        self.monitor.unwatch_fd(self.stdin_fd)
-        os.close(self.stdin_fd)
-        self.stdin_fd = None
-
-    def resize(self, rows: int, cols: int) -> None:
-        if self.tty_master is None:
-            return
-        self.tty_size = (rows, cols)
-        import struct
-        import termios
-
-        with contextlib.suppress(OSError):
-            fcntl.ioctl(self.tty_master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-    def attach_client(self, client: Client) -> None:
-        self.clients.add(client)
-        client.attached = self
-
-    def detach_client(self, client: Client) -> None:
-        self.clients.discard(client)
-        if client in self.waiters:
-            self.waiters.remove(client)
-        if self.stdin_once and not self.clients:
-            self.close_stdin()  # Docker's StdinOnce: `run -i` closes stdin when its client goes
-
 
 class Monitor:
-    def __init__(self, engine: Any, listener: socket.socket) -> None:
-        self.engine = engine
-        self.service = engine.containers
+    def __init__(self, lifecycle: Lifecycle, listener: socket.socket) -> None:
+        self.lifecycle = lifecycle
         self.listener = listener
         self.selector = selectors.DefaultSelector()
         self.containers: dict[str, Supervised] = {}
@@ -446,7 +226,7 @@ class Monitor:
         client.reply({"ok": True, "pid": os.getpid()})
 
     def op_start(self, client: Client, request: dict) -> None:
-        record = self.service.store.load(request["id"])
+        record = self.lifecycle.store.load(request["id"])
         sup = self.containers.get(record.id)
         if sup is not None or record.state.running:
             if record.state.status == "restarting" and sup is not None:
@@ -484,7 +264,7 @@ class Monitor:
         try:
             if config.tty:
                 # The container opens its terminal itself, in its own devpts (a host pty's slave is a node
-                # its /dev/pts cannot name): service.launch hands back the master as process.console.
+                # its /dev/pts cannot name): lifecycle.launch hands back the master as process.console.
                 stdio: tuple[int | None, int, int] = (None, -1, -1)
             else:
                 out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -503,7 +283,7 @@ class Monitor:
             log_config = LogConfig.parse(config.host_config.log_driver, config.host_config.log_options)
             if log_config.driver == "json-file":
                 sup.log = JsonFileWriter(log_path(record.directory, record.id), log_config)
-            sup.process, sup.spec = self.service.launch(record, *stdio, monitor=self.me, size=sup.tty_size)
+            sup.process, sup.spec = self.lifecycle.launch(record, *stdio, monitor=self.me, size=sup.tty_size)
             if config.tty:
                 master = sup.process.console
                 sup.tty_master = master
@@ -568,13 +348,13 @@ class Monitor:
         self._mark_stopped(sup)
         if sup.process is None:  # waiting to be restarted: just don't
             sup.restart_at = None
-            self.service.record_stopped_while_restarting(sup.record)
+            self.lifecycle.record_stopped_while_restarting(sup.record)
             del self.containers[sup.id]
             client.reply({"ok": True, "was_running": False})
             return
         if sup.record.state.status == "paused":
             with contextlib.suppress(errors.EngineError):
-                self.service.set_paused(sup.record, False)
+                self.lifecycle.set_paused(sup.record, False)
         timeout = request.get("timeout")
         signum = int(request.get("signal") or signal.SIGTERM)
         with contextlib.suppress(ProcessLookupError):
@@ -587,14 +367,14 @@ class Monitor:
     def op_wait(self, client: Client, request: dict) -> None:
         sup = self.containers.get(request["id"])
         if sup is None or sup.process is None:
-            record = self.service.store.load(request["id"])
+            record = self.lifecycle.store.load(request["id"])
             client.reply({"ok": True, "exit_code": record.state.exit_code})
             return
         sup.waiters.append(client)
 
     def op_pause(self, client: Client, request: dict) -> None:
         sup = self._supervised(request["id"], "pause")
-        self.service.set_paused(sup.record, bool(request.get("pause", True)))
+        self.lifecycle.set_paused(sup.record, bool(request.get("pause", True)))
         client.reply({"ok": True})
 
     def _supervised(self, container_id: str, verb: str) -> Supervised:
@@ -606,7 +386,7 @@ class Monitor:
     def _mark_stopped(self, sup: Supervised) -> None:
         if not sup.record.state.manually_stopped:
             sup.record.state.manually_stopped = True
-            self.service.store.save_state(sup.record)
+            self.lifecycle.store.save_state(sup.record)
 
     # -- exits --
     def exited(self, sup: Supervised, exit_code: int) -> None:
@@ -620,12 +400,13 @@ class Monitor:
         sup.process = None
         ran_for = time.monotonic() - sup.started_mono
         with contextlib.suppress(errors.ContainerNotFound):  # `update` may have changed it since the start
-            record.config.host_config.restart_policy = self.service.store.load(sup.id).config.host_config.restart_policy
+            current = self.lifecycle.store.load(sup.id)
+            record.config.host_config.restart_policy = current.config.host_config.restart_policy
         policy = record.config.host_config.restart_policy
         restart = should_restart(policy.name, policy.maximum_retry_count, exit_code, record.state.restart_count,
                                  record.state.manually_stopped)
         try:
-            self.service.record_exit(record, spec, exit_code, restarting=restart, oom_killed=oom_killed)
+            self.lifecycle.record_exit(record, spec, exit_code, restarting=restart, oom_killed=oom_killed)
         except Exception:
             traceback.print_exc()
         for client in sup.stoppers:
@@ -646,7 +427,7 @@ class Monitor:
         doomed = None
         if record.config.host_config.auto_remove:
             try:
-                doomed = self.service.remove_exited(record, defer_delete=True)
+                doomed = self.lifecycle.remove_exited(record, defer_delete=True)
             except Exception:
                 traceback.print_exc()
         message = protocol.control({"exit": exit_code})
@@ -656,11 +437,11 @@ class Monitor:
             client.attached = None
         sup.clients.clear()
         if doomed:  # the record is already gone; its files can go after the client has its answer
-            self.service.store.delete_removed(doomed)
+            self.lifecycle.store.delete_removed(doomed)
 
     def restart_by_policy(self, sup: Supervised) -> None:
         try:
-            record = self.service.store.load(sup.id)
+            record = self.lifecycle.store.load(sup.id)
         except errors.ContainerNotFound:
             self.containers.pop(sup.id, None)
             return
@@ -671,17 +452,17 @@ class Monitor:
         sup.record = record
         try:
             self.launch(sup)
-            self.service.event(record, "restart")
+            self.lifecycle.event(record, "restart")
         except errors.EngineError as exc:
             # Failed actions go to the engine log, with the container id, where users look for them.
-            self.engine.log.error(f"restart failed: {exc}", id=sup.id, error=type(exc).__name__,
+            self.lifecycle.log.error(f"restart failed: {exc}", id=sup.id, error=type(exc).__name__,
                                   exit_code=exc.exit_code)
             self.exited(sup, getattr(exc, "exit_code", 125)) if sup.process else self._give_up(sup, exc)
 
     def _give_up(self, sup: Supervised, exc: errors.EngineError) -> None:
         self.containers.pop(sup.id, None)
         with contextlib.suppress(Exception):
-            self.service.record_start_failure(sup.record, exc)
+            self.lifecycle.record_start_failure(sup.record, exc)
 
 
 def error_reply(exc: errors.EngineError) -> dict:
@@ -694,7 +475,7 @@ def error_reply(exc: errors.EngineError) -> dict:
 def serve(root: str, config_path: str | None, ready_fd: int | None) -> int:
     """Run the monitor for ``root`` until it is idle. Only one runs per root (flock on monitor.lock)."""
     from ..config import load_config
-    from ..engine import Engine
+    from ..runtime.lifecycle import Lifecycle
 
     config = load_config(config_path=config_path, root=root)
     run_dir = ensure_dir(config.paths.run, 0o700)
@@ -707,7 +488,7 @@ def serve(root: str, config_path: str | None, ready_fd: int | None) -> int:
     listener.bind(path)
     os.chmod(path, 0o600)  # the peer check is the guard; the mode is the belt (bind's mode follows the umask)
     listener.listen(64)
-    monitor = Monitor(Engine(config), listener)
+    monitor = Monitor(Lifecycle.from_config(config), listener)
     if ready_fd is not None:
         os.write(ready_fd, b"ready")
         os.close(ready_fd)

@@ -150,9 +150,8 @@ def spawn_monitor(config: EngineConfig) -> None:
 
 def code_path(config: EngineConfig) -> list[str]:
     """``sys.path`` for the monitor: ours, with zip files that hold the engine replaced by stable copies."""
-    # Named in code, not only in _BOOT: Ansible packs the module_utils a module's code imports, so this
-    # import is what puts monitor.py (and what it imports) into AnsiballZ payloads.
-    from . import monitor  # noqa: F401
+    # monitor.py is named here only in _BOOT (the supervisor sits below the monitor's imports); engine.py
+    # imports it so that Ansible packs it into AnsiballZ payloads.
     paths = []
     try:
         cwd = os.path.realpath(os.getcwd())
