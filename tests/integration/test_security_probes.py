@@ -96,16 +96,11 @@ def run_in_container(engine: Engine, image: str, argv: list[str], env: list[str]
     reader.start()
     try:
         try:
-            if hasattr(containers, "launch"):  # the service's own start path (the monitor's)
-                process, spec = containers.launch(record, None, w, w)
-                os.close(w)
-                w = -1
-                code = launcher.wait(process)
-                containers.record_exit(record, spec, code, oom_killed=process.oom_killed)
-            else:
-                from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import Stdio
-
-                code = containers.start_attached(record, Stdio(stdin=None, stdout=w, stderr=w))
+            process, spec = containers.launch(record, None, w, w)  # the monitor's start path
+            os.close(w)
+            w = -1
+            code = launcher.wait(process)
+            containers.record_exit(record, spec, code, oom_killed=process.oom_killed)
         finally:
             if w >= 0:
                 os.close(w)

@@ -3,11 +3,11 @@ import os
 
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.config import load_config
-from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import (
-    merge_env,
-)
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.network.etcfiles import resolv_conf_content
+from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.lifecycle import (
+    merge_env,
+)
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.userdb import resolve_user
 
 

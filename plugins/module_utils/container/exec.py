@@ -187,6 +187,7 @@ class ExecVerbs:
         self._event(prepared.record, "exec_start: " + " ".join(command))
         return proc
 
+
 # How long output is still read after the exec'd process exited while something it started in the
 # background keeps the pipes open (Docker would wait forever; a module must return).
 _EXEC_DRAIN_SECONDS = 0.5
@@ -263,4 +264,3 @@ def _pump(proc, data: bytes | None, in_fd: int | None, out_fds: list[int]) -> di
             with contextlib.suppress(OSError):
                 os.close(fd)
     return {fd: b"".join(parts) for fd, parts in chunks.items()}
-

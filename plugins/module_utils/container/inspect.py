@@ -119,6 +119,7 @@ class InspectVerbs:
             rows.append(self.stats_row(record, before, after))
         return rows
 
+
 def container_pids(pid1: int) -> set[int]:
     """Host pids of the processes in the pid namespace of ``pid1``."""
     try:
@@ -134,4 +135,3 @@ def container_pids(pid1: int) -> set[int]:
             except OSError:
                 continue
     return pids
-

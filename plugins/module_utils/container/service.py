@@ -29,13 +29,13 @@ from ..records.containers import (
     new_container_id,
     process_alive,
 )
-from ..runtime.lifecycle import DEFAULT_PATH, START_FAILED, Lifecycle, merge_env  # noqa: F401 (re-exported)
+from ..runtime.lifecycle import Lifecycle, merge_env
 from ..runtime.validate import check_host_config
 from ..supervision import supervisor
 from ..supervision.attach import AttachSession
 from ..timefmt import utc_now_rfc3339
-from .exec import ExecResult, ExecVerbs  # noqa: F401 (ExecResult re-exported)
-from .inspect import InspectVerbs, StatsRow, container_pids  # noqa: F401 (container_pids re-exported)
+from .exec import ExecVerbs
+from .inspect import InspectVerbs, StatsRow
 from .options import CreateOptions
 from .signals import kill_and_wait, parse_signal
 
@@ -419,5 +419,3 @@ def _write_etc_files(record: ContainerRecord) -> None:
         f.write(HOSTS_BASE)
     with open(os.path.join(directory, "resolv.conf"), "w") as f:
         f.write(resolv_conf_content(read_text("/etc/resolv.conf"), [], [], []))
-
-

@@ -26,7 +26,6 @@ def parse_signal(value: str | int) -> int:
     return int(number)
 
 
-
 def kill_and_wait(pid: int, start_time: int, timeout: float = 10.0) -> None:
     if not process_alive(pid, start_time):
         return
@@ -35,4 +34,3 @@ def kill_and_wait(pid: int, start_time: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process_alive(pid, start_time):
         time.sleep(0.01)
-

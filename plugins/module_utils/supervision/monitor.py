@@ -74,7 +74,6 @@ def should_restart(policy: str, max_retries: int, exit_code: int, restart_count:
     return False
 
 
-
 class Monitor:
     def __init__(self, lifecycle: Lifecycle, listener: socket.socket) -> None:
         self.lifecycle = lifecycle
@@ -456,7 +455,7 @@ class Monitor:
         except errors.EngineError as exc:
             # Failed actions go to the engine log, with the container id, where users look for them.
             self.lifecycle.log.error(f"restart failed: {exc}", id=sup.id, error=type(exc).__name__,
-                                  exit_code=exc.exit_code)
+                                     exit_code=exc.exit_code)
             self.exited(sup, getattr(exc, "exit_code", 125)) if sup.process else self._give_up(sup, exc)
 
     def _give_up(self, sup: Supervised, exc: errors.EngineError) -> None:

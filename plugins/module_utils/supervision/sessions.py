@@ -255,4 +255,3 @@ class Supervised:
             self.waiters.remove(client)
         if self.stdin_once and not self.clients:
             self.close_stdin()  # Docker's StdinOnce: `run -i` closes stdin when its client goes
-

@@ -14,7 +14,7 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.container.filte
     parse_filters,
 )
 from ansible_collections.pycontainer.engine.plugins.module_utils.container.options import CreateOptions
-from ansible_collections.pycontainer.engine.plugins.module_utils.container.service import parse_signal
+from ansible_collections.pycontainer.engine.plugins.module_utils.container.signals import parse_signal
 from ansible_collections.pycontainer.engine.plugins.module_utils.errors import InvalidArgument
 from ansible_collections.pycontainer.engine.plugins.module_utils.records.containers import (
     ContainerConfig,
