@@ -20,8 +20,6 @@ from ..errors import (
     PortConflict,
 )
 from ..faults import fault_point
-from ..network.attachment import ContainerNetworking, LocalNetworking, check_container_mode
-from ..network.service import networking_for, release_networking
 from ..records.containers import (
     ContainerConfig,
     ContainerRecord,
@@ -30,9 +28,7 @@ from ..records.containers import (
     process_alive,
 )
 from ..runtime.lifecycle import Lifecycle, merge_env
-from ..runtime.validate import check_host_config
 from ..supervision import supervisor
-from ..supervision.attach import AttachSession
 from ..timefmt import utc_now_rfc3339
 from .exec import ExecVerbs
 from .inspect import InspectVerbs, StatsRow
@@ -43,6 +39,7 @@ if TYPE_CHECKING:
     from ..config import EngineConfig
     from ..events import EventJournal
     from ..image.service import ImageService, Progress
+    from ..supervision.attach import AttachSession
     from .update import UpdateOptions
 
 # `rm -f` stops, then removes under the container's lock; a start racing it between the two makes it stop again.
@@ -73,6 +70,10 @@ class ContainerService(ExecVerbs, InspectVerbs):
             cmd = options.command if options.command else image_config.get("Cmd")
         if not (entrypoint or cmd):
             raise InvalidArgument("no command specified")
+        # Networking only where a container is made: read-only verbs stay light (start-up).
+        from ..network.attachment import ContainerNetworking, LocalNetworking, check_container_mode
+        from ..network.service import networking_for
+
         networking = networking_for(options.host_config.network_mode, self.config, self.events)  # unknown: refused
         if not isinstance(networking, (LocalNetworking, ContainerNetworking)):
             # A bridge needs pyroute2 at start: refuse now rather than leave a container that can never start.
@@ -130,6 +131,8 @@ class ContainerService(ExecVerbs, InspectVerbs):
             hc.log_options = {**self.config.log_opts, **hc.log_options}
         LogConfig.parse(hc.log_driver, hc.log_options)
         hc.restart_policy.check(hc.auto_remove, "Conflicting options: --restart and --rm")
+        from ..runtime.validate import check_host_config  # create only: read-only verbs stay light
+
         check_host_config(hc, options.user)  # limits, capabilities, devices, ulimits, ports, mounts, user form
         if options.stop_signal:
             parse_signal(options.stop_signal)
@@ -166,6 +169,8 @@ class ContainerService(ExecVerbs, InspectVerbs):
         except BaseException:
             conn.close()
             raise
+        from ..supervision.attach import AttachSession
+
         return AttachSession(conn, record, reply.get("pid", 0))
 
     def attach(self, ref: str) -> AttachSession:
@@ -181,6 +186,8 @@ class ContainerService(ExecVerbs, InspectVerbs):
             conn.close()
             raise
         self._event(record, "attach")
+        from ..supervision.attach import AttachSession
+
         return AttachSession(conn, record, reply.get("pid", 0))
 
     def run(self, options: CreateOptions, stdin: bool = False, detach: bool = False,
@@ -396,6 +403,8 @@ class ContainerService(ExecVerbs, InspectVerbs):
                 if record.state.running and process_alive(record.state.pid, record.state.pid_start_time):
                     continue
                 launcher.cleanup(self.lifecycle.runtime_spec_for_cleanup(record), remove_layers=True)
+                from ..network.service import release_networking
+
                 release_networking(record, self.config, self.events)
                 # A damaged mounts file must not keep the record: its volumes' refs are ignored once it is gone.
                 with contextlib.suppress(ValueError, KeyError, TypeError):

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import ContainerCommandError, ContainerNotFound, EngineError
 from ..faults import fault_point
-from ..network.service import networking_for, release_networking
 from ..records.containers import ContainerRecord, ContainerStore, check_usable, monitor_alive, process_start_time
 from ..timefmt import utc_now_rfc3339
 from .journal import open_log_and_journal
@@ -160,6 +159,8 @@ class Lifecycle:
             self.store.save_state(record)
 
         try:
+            from ..network.service import networking_for  # not for read-only verbs: start-up speed
+
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
             fault_point("start.after_network")
@@ -260,6 +261,7 @@ class Lifecycle:
 
     def release(self, record: ContainerRecord, spec=None, save: bool = True) -> None:
         """Give back network, cgroup and leftover mounts; idempotent."""
+        from ..network.service import release_networking
         from . import launcher
 
         release_networking(record, self.config, self.events)
