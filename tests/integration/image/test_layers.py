@@ -1,13 +1,10 @@
 """Layer unpacking that needs root: every entry type with its metadata (chown, mknod, trusted xattrs), whiteouts."""
 
 import contextlib
-import hashlib
-import io
 import os
 import stat
 
 import pytest
-from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers import unpack_layer
 
 from tests.fixtures.images import (
     EPOCH,
@@ -18,36 +15,8 @@ from tests.fixtures.images import (
     Symlink,
     TarEntry,
     Whiteout,
-    build_tar,
-    compress,
 )
-
-
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def read(path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def unpack(entries, dest, compression="gzip", **kw):
-    raw = build_tar(entries)
-    blob = compress(raw, compression)
-    os.makedirs(dest, exist_ok=True)
-    media = {
-        "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-        "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-    }
-    return unpack_layer(
-        io.BytesIO(blob),
-        dest,
-        media_type=media.get(compression, "application/vnd.oci.image.layer.v1.tar"),
-        blob_digest=kw.get("blob_digest", sha(blob)),
-        blob_size=len(blob),
-        diff_id=kw.get("diff_id", sha(raw)),
-    )
+from tests.fixtures.layer_dirs import read, unpack
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])

@@ -11,25 +11,12 @@ import os
 import pytest
 from ansible_collections.pycontainer.engine.plugins.module_utils.runtime.userdb import merged_file, resolve_user
 
-HOST_LINE = "mallory:x:4242:4242::/host:/bin/sh\n"
-IMAGE_LINE = "mallory:x:1111:1111::/inside:/bin/sh\n"
-
-
-def write(path, text: str = "") -> str:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return str(path)
+from tests.fixtures.layer_dirs import IMAGE_LINE, userdb_box, write
 
 
 @pytest.fixture
 def box(tmp_path):
-    """(bottom layer, top layer, host dir): the host dir holds a passwd naming mallory 4242."""
-    bottom, top, host = (str(tmp_path / name) for name in ("bottom", "top", "host"))
-    for d in (bottom, top, host):
-        os.mkdir(d)
-    write(f"{host}/passwd", HOST_LINE)
-    return bottom, top, host
+    return userdb_box(tmp_path)
 
 
 def uid(layers: list[str]) -> int:

@@ -12,35 +12,8 @@ from ansible_collections.pycontainer.engine.plugins.module_utils.image.layers im
 from tests.fixtures.images import (
     File,
     build_tar,
-    compress,
 )
-
-
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def read(path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def unpack(entries, dest, compression="gzip", **kw):
-    raw = build_tar(entries)
-    blob = compress(raw, compression)
-    os.makedirs(dest, exist_ok=True)
-    media = {
-        "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-        "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-    }
-    return unpack_layer(
-        io.BytesIO(blob),
-        dest,
-        media_type=media.get(compression, "application/vnd.oci.image.layer.v1.tar"),
-        blob_digest=kw.get("blob_digest", sha(blob)),
-        blob_size=len(blob),
-        diff_id=kw.get("diff_id", sha(raw)),
-    )
+from tests.fixtures.layer_dirs import sha, unpack
 
 
 def test_diff_id_mismatch(tmp_path):
