@@ -291,14 +291,7 @@ class NetworkState:
         # still held (a process that survived, or `rm -f` racing the kernel): delete it explicitly.
         names = [ep["veth"] for ep in entry["endpoints"].values() if ep.get("veth")]
         if names and entry.get("wired"):
-            from .netlink import Netlink
-
-            with Netlink() as nl:
-                for name in names:
-                    with contextlib.suppress(OSError):
-                        index = nl.index_of(name)
-                        if index:
-                            nl.delete_link(index)
+            delete_links(names)
         self._refresh_peers(state, {ep["network"] for ep in entry["endpoints"].values()})
         # The one place an allocation ends (release, or reconciliation after the holder died): Docker's event.
         if entry.get("wired"):
@@ -340,14 +333,7 @@ class NetworkState:
                                                p["container_port"]))
         nftables.Ruleset(self.names.nft_table, bridges, rules).apply()
         if stale_bridges:
-            from .netlink import Netlink
-
-            with Netlink() as nl:
-                for name in stale_bridges:
-                    with contextlib.suppress(OSError):
-                        index = nl.index_of(name)
-                        if index:
-                            nl.delete_link(index)
+            delete_links(stale_bridges)
 
     def _ensure_bridge(self, nl, doc: dict) -> int:
         name = doc["Options"][BRIDGE_OPTION]
@@ -429,3 +415,15 @@ class NetworkState:
         """Docker's network events; connect/disconnect name the container too."""
         if self.events is not None:
             self.events.record("network", action, doc["Id"], {**extra, "name": doc["Name"], "type": doc["Driver"]})
+
+
+def delete_links(names) -> None:
+    """Delete these links if they exist; one that is already gone (or going) is no error."""
+    from .netlink import Netlink
+
+    with Netlink() as nl:
+        for name in names:
+            with contextlib.suppress(OSError):
+                index = nl.index_of(name)
+                if index:
+                    nl.delete_link(index)
