@@ -30,6 +30,9 @@ import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from bench.installed import as_installed  # noqa: E402
+
 VENV_BIN = os.path.dirname(sys.executable)
 ANSIBLE = os.path.join(VENV_BIN, "ansible")
 PYCONTAINER = os.path.join(VENV_BIN, "pycontainer")
@@ -142,6 +145,7 @@ def docker_side_by_side(registry: str, runs: int, tmp: str) -> float | None:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--registry", default="127.0.0.1:5000")

@@ -25,6 +25,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from bench.installed import as_installed  # noqa: E402
+
 PYCONTAINER = os.path.join(os.path.dirname(sys.executable), "pycontainer")
 
 
@@ -77,6 +80,7 @@ def docker_available() -> bool:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser()
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--images", type=int, default=50)

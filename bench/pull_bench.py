@@ -20,6 +20,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from bench.installed import as_installed  # noqa: E402
 from tests.fixtures.images import File, _skopeo_policy_args, build_oci_layout, push  # noqa: E402
 from tests.fixtures.registry import Registry, free_port  # noqa: E402
 
@@ -52,6 +53,7 @@ def timed(cmd: list[str]) -> float:
 
 
 def main() -> None:
+    as_installed()
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     layer_mb = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     work = tempfile.mkdtemp(prefix="pull-bench-")

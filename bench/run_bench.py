@@ -27,6 +27,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from bench.installed import as_installed  # noqa: E402
+
 PYCONTAINER = os.path.join(os.path.dirname(sys.executable), "pycontainer")
 
 
@@ -70,6 +73,7 @@ def monitor_pids(root: str) -> list[int]:
 
 
 def main() -> int:
+    as_installed()
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--containers", type=int, default=100)

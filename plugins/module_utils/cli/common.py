@@ -20,6 +20,19 @@ class CliParser(argparse.ArgumentParser):
         raise SystemExit(125)
 
 
+class UnbuiltParser:
+    """Stands in for the parser of a verb this invocation does not use: its options are never built (and what
+    they would be built from, such as the option table, never imported)."""
+
+    def __getattr__(self, _name: str):
+        return lambda *args, **kwargs: UnbuiltParser()
+
+
+def built(parser: object) -> bool:
+    """Whether ``parser`` is a real one (the verb being run, or every verb for --help)."""
+    return not isinstance(parser, UnbuiltParser)
+
+
 def confirm(warning: str) -> bool:
     """Docker's prune prompt: the warning, then yes only for "y"/"yes" on stdin (no answer means no)."""
     sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")

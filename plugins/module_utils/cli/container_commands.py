@@ -8,20 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..container.option_table import (
-    BY_NAME,
-    add_flag,
-    cli_restart,
-    create_fields_from_cli,
-    flag_options,
-    host_fields_from_cli,
-    update_flag_options,
-)
 from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
 from ..records.hostconfig import HostConfig
-from .common import err, out, print_inspect, progress
+from .common import built, err, out, print_inspect, progress
 from .network_commands import add_run_network_options, host_config_network_fields
 from .volume_commands import add_mount_options, mounts_from_args
 
@@ -51,6 +42,8 @@ def _split_env_files(paths: Sequence[str]) -> list[str]:
 
 
 def _create_options(args: argparse.Namespace, engine: Engine) -> CreateOptions:
+    from ..container.option_table import create_fields_from_cli
+
     env = _split_env_files(args.env_file)
     for item in args.env:
         if "=" in item:
@@ -75,6 +68,8 @@ def _create_options(args: argparse.Namespace, engine: Engine) -> CreateOptions:
 
 
 def _host_config(args: argparse.Namespace) -> HostConfig:
+    from ..container.option_table import cli_restart, host_fields_from_cli
+
     log_options = {}
     for item in args.log_opt:
         key, sep, value = item.partition("=")
@@ -290,6 +285,7 @@ def cmd_rm(engine: Engine, args: argparse.Namespace) -> int:
 
 def cmd_update(engine: Engine, args: argparse.Namespace) -> int:
     """`docker update`: limits and restart policy of existing containers, in place (container/update.py)."""
+    from ..container.option_table import update_flag_options
     from ..container.update import UpdateOptions
 
     changes = UpdateOptions(**{o.update: o.from_cli(getattr(args, o.dest)) if o.from_cli else getattr(args, o.dest)
@@ -316,6 +312,10 @@ def cmd_inspect(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser, run: bool = True) -> None:
+    if not built(p):  # another verb is being run: do not load the option table for nothing
+        return
+    from ..container.option_table import BY_NAME, add_flag, flag_options
+
     p.add_argument("--name")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     if run:
@@ -456,8 +456,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_rm)
 
     p = sub.add_parser("update", help="Update configuration of one or more containers")
-    for option in update_flag_options():  # what `update` may change in place (the option table's)
-        add_flag(p, option, default=None)
+    if built(p):
+        from ..container.option_table import add_flag, update_flag_options
+
+        for option in update_flag_options():  # what `update` may change in place (the option table's)
+            add_flag(p, option, default=None)
     p.add_argument("containers", nargs="+")
     p.set_defaults(func=cmd_update)
 

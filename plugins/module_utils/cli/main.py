@@ -15,7 +15,7 @@ from ..engine import Engine
 from ..engine_log import redact_command
 from ..errors import EngineError
 from . import container_commands, image_commands, network_commands, system_commands, volume_commands
-from .common import CliParser, err
+from .common import CliParser, UnbuiltParser, err
 
 # argparse looks each of its messages up in the gettext catalogues every time it builds a parser (~18 ms for
 # our ~60 verbs, on every command). The locale does not change within a process: look each one up once.
@@ -23,13 +23,6 @@ if not hasattr(argparse._, "cache_info"):
     import functools
 
     argparse._ = functools.lru_cache(maxsize=None)(argparse._)
-
-
-class _Unused:
-    """Stands in for the parser of a verb this invocation does not use: its options are never built."""
-
-    def __getattr__(self, _name: str):
-        return lambda *args, **kwargs: _Unused()
 
 
 class _OnlyCommand:
@@ -41,7 +34,7 @@ class _OnlyCommand:
     def add_parser(self, name: str, **kwargs):
         parser = self.real.add_parser(name, **kwargs)
         wanted = self.command is None or self.command in (name, *kwargs.get("aliases", ()))
-        return parser if wanted else _Unused()
+        return parser if wanted else UnbuiltParser()
 
     def __getattr__(self, name: str):
         return getattr(self.real, name)

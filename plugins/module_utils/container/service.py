@@ -72,7 +72,7 @@ class ContainerService(ExecVerbs, InspectVerbs):
             raise InvalidArgument("no command specified")
         # Networking only where a container is made: read-only verbs stay light (start-up).
         from ..network.attachment import ContainerNetworking, LocalNetworking, check_container_mode
-        from ..network.service import networking_for
+        from ..network.modes import networking_for
 
         networking = networking_for(options.host_config.network_mode, self.config, self.events)  # unknown: refused
         if not isinstance(networking, (LocalNetworking, ContainerNetworking)):
@@ -403,7 +403,7 @@ class ContainerService(ExecVerbs, InspectVerbs):
                 if record.state.running and process_alive(record.state.pid, record.state.pid_start_time):
                     continue
                 launcher.cleanup(self.lifecycle.runtime_spec_for_cleanup(record), remove_layers=True)
-                from ..network.service import release_networking
+                from ..network.modes import release_networking
 
                 release_networking(record, self.config, self.events)
                 # A damaged mounts file must not keep the record: its volumes' refs are ignored once it is gone.

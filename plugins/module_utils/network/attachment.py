@@ -15,7 +15,7 @@ joins the running target's namespace (``ContainerSpec.join_netns_pid``), the /et
 target's, and nothing is held (the namespace lives as long as any process in it: the target may stop or go
 while the joiner runs, as with Docker). Bridge and user-defined networks are ``network.bridge``'s
 ``BridgeNetworking`` (the ``NetworkService`` of ``network.service``, which also picks a mode's networking:
-``networking_for``).
+``modes.networking_for``).
 """
 
 from __future__ import annotations

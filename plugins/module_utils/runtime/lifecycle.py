@@ -159,7 +159,7 @@ class Lifecycle:
             self.store.save_state(record)
 
         try:
-            from ..network.service import networking_for  # not for read-only verbs: start-up speed
+            from ..network.modes import networking_for  # not for read-only verbs: start-up speed
 
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
@@ -261,7 +261,7 @@ class Lifecycle:
 
     def release(self, record: ContainerRecord, spec=None, save: bool = True) -> None:
         """Give back network, cgroup and leftover mounts; idempotent."""
-        from ..network.service import release_networking
+        from ..network.modes import release_networking
         from . import launcher
 
         release_networking(record, self.config, self.events)

@@ -10,7 +10,6 @@ import datetime as _dt
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..container.option_table import inspect_fields
 from ..records.containers import ContainerRecord
 from ..records.hostconfig import HostConfig
 from ..timefmt import human_duration, human_size, parse_rfc3339
@@ -228,6 +227,8 @@ def inspect_container(record: ContainerRecord) -> dict[str, Any]:
 
 def host_config_view(h: HostConfig) -> dict[str, Any]:
     """HostConfig under Docker's names (the subset the engine supports)."""
+    from ..container.option_table import inspect_fields  # only inspect needs the table, not `ps`
+
     return {
         "NetworkMode": h.network_mode or "none",
         **inspect_fields("HostConfig", h),  # the option table's: modes, security, resources, GroupAdd

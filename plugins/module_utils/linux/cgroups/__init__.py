@@ -23,7 +23,7 @@ Backends:
 Limits: one ``CgroupLimits`` (``limits.py``) for every cgroup; each backend maps it to its control files
 (``limit_steps``) for ``ContainerCgroup.update`` (create writes through it too) and for the cgroups role's
 ``ParentCgroup`` (``parent.py``), which also reads the values back. No other part of the engine names a cgroup file.
-The package's modules import downward only: limits, base, devices, v1/v2, detect, parent, then this re-export.
+The package's modules import downward only: limits, base, devices, v1/v2, detect, parent, then this re-export (lazy).
 
 Limits follow Docker's semantics: ``memory_swap`` 0 with a memory limit means twice the memory, -1 unlimited;
 ``nano_cpus`` becomes a CFS quota over a 100 ms period; ``pids_limit`` 0 or -1 means unlimited.
@@ -31,21 +31,31 @@ Limits follow Docker's semantics: ``memory_swap`` 0 with a memory limit means tw
 
 from __future__ import annotations
 
-from . import detect
-from .base import CgroupError, ContainerCgroup
-from .limits import (
-    DEFAULT_DEVICE_RULES,
-    DEFAULT_PARENT,
-    NAME_PREFIX,
-    CgroupConfig,
-    CgroupLimits,
-    cpu_quota,
-    host_memory,
-    parse_device_rule,
-    relative_path,
-    shares_to_weight,
-    swap_limit,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import ContainerCgroup
+
+# Re-exports, resolved on first use (PEP 562): `info` reads the layout through ``detect`` and must not pay for
+# loading both backends, the device-program compiler and the limit tables.
+_EXPORTS = {
+    "CgroupError": ".base", "ContainerCgroup": ".base",
+    "DEFAULT_DEVICE_RULES": ".limits", "DEFAULT_PARENT": ".limits", "NAME_PREFIX": ".limits",
+    "CgroupConfig": ".limits", "CgroupLimits": ".limits", "cpu_quota": ".limits", "host_memory": ".limits",
+    "parse_device_rule": ".limits", "relative_path": ".limits", "shares_to_weight": ".limits",
+    "swap_limit": ".limits",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 _BACKEND = None
 
@@ -54,6 +64,8 @@ def backend():
     """The backend for this host (detected once per process)."""
     global _BACKEND
     if _BACKEND is None:
+        from . import detect
+
         _BACKEND = detect.detect()
     return _BACKEND
 
@@ -64,15 +76,10 @@ def container_cgroup(container_id: str, config: object = None) -> ContainerCgrou
     ``config`` is a CgroupConfig, or anything with a ``cgroup_parent`` attribute (the EngineConfig) when
     only the location matters (stats, freeze, destroy).
     """
+    from .limits import DEFAULT_PARENT, CgroupConfig
+
     if isinstance(config, CgroupConfig):
         cfg = config
     else:
         cfg = CgroupConfig(parent=getattr(config, "cgroup_parent", None) or DEFAULT_PARENT)
     return backend().container(container_id, cfg)
-
-
-__all__ = [
-    "DEFAULT_DEVICE_RULES", "DEFAULT_PARENT", "NAME_PREFIX", "CgroupConfig", "CgroupError", "CgroupLimits",
-    "ContainerCgroup", "backend", "container_cgroup", "cpu_quota", "host_memory", "parse_device_rule",
-    "relative_path", "shares_to_weight", "swap_limit",
-]

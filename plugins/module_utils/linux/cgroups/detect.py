@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 
-from .base import CgroupError
-from .v1 import V1Backend
-from .v2 import V2Backend
-
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 
 
@@ -38,12 +34,17 @@ def read_layout(mountinfo: str = "/proc/self/mountinfo") -> tuple[str | None, di
     with open(mountinfo) as f:
         unified, v1 = parse_mountinfo(f.read())
     if not (unified or v1):
+        from .base import CgroupError
+
         raise CgroupError("no cgroup filesystem is mounted")
     return unified, v1
 
 
 def detect(mountinfo: str = "/proc/self/mountinfo"):
     unified, v1 = read_layout(mountinfo)
+    from .v1 import V1Backend  # here, not at the top: `info` reads the layout without either backend
+    from .v2 import V2Backend
+
     if v1:
         return V1Backend(v1, unified)  # hybrid when an (empty) cgroup2 hierarchy is mounted too
     return V2Backend(unified)
