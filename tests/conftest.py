@@ -11,6 +11,9 @@ from tests.leakcheck import RUN_MARKER
 
 # Marks every process this run starts, so the leak check can tell them from the rest of the machine.
 os.environ.setdefault(RUN_MARKER, uuid.uuid4().hex)
+# The CLI's warm server (cli/server.py) serves every `pycontainer` command tests run, and leaves 1 s after its
+# last one, so that each test's leak check sees it gone.
+os.environ.setdefault("PYCONTAINER_CLI_LINGER", "1")
 
 # Tests talk only to loopback (and to network namespaces they make, which they reach from inside them).
 # Any other name or address asked for in this process is a bug in a test or in the engine: refuse it.

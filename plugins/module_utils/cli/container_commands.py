@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .. import trace
 from ..container.options import CreateOptions
 from ..engine import Engine
 from ..errors import EngineError, InvalidArgument
@@ -88,12 +89,16 @@ def cmd_run(engine: Engine, args: argparse.Namespace) -> int:
     options = _create_options(args, engine)
     if args.detach and args.rm and options.host_config.restart_policy.name != "no":
         raise InvalidArgument("Conflicting options: --restart and --rm")
+    trace.mark("create options")
     record, session = engine.containers.run(options, stdin=args.interactive, detach=args.detach,
                                             progress=progress(False, sys.stderr))
     if session is None:
         out(record.id)
         return 0
-    return _attached(session, args.interactive, args.detach_keys)
+    try:
+        return _attached(session, args.interactive, args.detach_keys)
+    finally:
+        trace.mark("attached: output until exit")
 
 
 def _attached(session, interactive: bool, detach_keys: str | None) -> int:
@@ -254,6 +259,7 @@ def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
     records = engine.containers.list(all=args.all or args.latest or args.last is not None or
                                      any(k in filters for k in ("status", "exited")))
     records = filter_containers(records, filters, engine)
+    trace.mark("store reads")
     for r in records:
         if r.damaged:  # shown as Docker shows a dead container; the reason goes to stderr
             err(f"WARNING: container {r.id[:12]} has a damaged record ({r.damaged}): "
@@ -275,6 +281,7 @@ def cmd_ps(engine: Engine, args: argparse.Namespace) -> int:
             row["Size"] = container_size(r, engine)
         rows.append(row)
     out(render(rows, columns, args.format))
+    trace.mark("render")
     return 0
 
 

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .. import trace
 from ..engine import Engine
 from ..engine_log import redact_command
 from ..errors import EngineError
@@ -76,8 +77,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not trace.enabled():  # served: the server began it at the hand-over
+        trace.begin()
+        trace.mark("imports")
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    trace.mark("parse arguments")
     engine = None
     # Never the raw line: `login -p`, `-e K=V` values are secrets (the log keeps their names only).
     command = redact_command(argv, _command_word(argv), env=getattr(args, "env", None) or (),
@@ -88,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _command_word(argv) == "login":
             engine.log.add_secret(getattr(args, "password", None))
         engine.log.debug("command", command=command)
+        trace.mark("config")
         return args.func(engine, args)
     except EngineError as exc:
         if engine is not None:
@@ -105,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         err(f"pycontainer: internal error: {type(exc).__name__}: {exc}")
         return 125
+    finally:
+        trace.report()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from .. import trace
 from ..engine import Engine
 from ..errors import InvalidArgument
 from ..version import ENGINE_VERSION
@@ -95,6 +96,7 @@ def cmd_info(engine: Engine, args: argparse.Namespace) -> int:
     from ..system.facts import engine_info
 
     info = engine_info(engine)
+    trace.mark("facts")
     if args.format == "json":
         out(json.dumps(info, separators=(",", ":")))
     elif args.format:

@@ -11,6 +11,7 @@ import time
 from dataclasses import replace as dataclasses_replace
 from typing import TYPE_CHECKING
 
+from .. import trace
 from ..errors import (
     Conflict,
     ContainerNotFound,
@@ -194,6 +195,7 @@ class ContainerService(ExecVerbs, InspectVerbs):
             progress: Progress | None = None) -> tuple[ContainerRecord, AttachSession | None]:
         """`docker run`: create, then start detached or attached (the caller pumps the session)."""
         record = self.create(options, progress=progress)
+        trace.mark("create (image, record, layers)")
         fault_point("run.after_create")
         try:
             if detach:

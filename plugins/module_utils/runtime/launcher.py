@@ -31,6 +31,7 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .. import trace
 from ..errors import CommandNotExecutable, CommandNotFound, EngineError, InvalidArgument
 from ..linux import mounts, namespaces
 from . import init
@@ -106,6 +107,7 @@ def _start(spec: ContainerSpec, stdio: tuple[int | None, int, int], parent_hooks
            init_hooks: Sequence[init.Step], console: init.Step | None) -> ContainerProcess:
     _validate(spec)
     program = _seccomp_program(spec.process)
+    trace.mark("seccomp program")
     os.makedirs(spec.upper_dir, 0o755, exist_ok=True)
     os.makedirs(spec.work_dir, 0o700, exist_ok=True)
     os.makedirs(spec.rootfs, 0o755, exist_ok=True)
@@ -122,6 +124,7 @@ def _start(spec: ContainerSpec, stdio: tuple[int | None, int, int], parent_hooks
                 cgroup.destroy()
             raise
         hooks.insert(0, cgroup.add)
+    trace.mark("cgroup create")
     steps = init.build_steps(init_hooks, console)
     pidns = spec.pid_mode != "host"
     netns_fd = -1
@@ -284,15 +287,18 @@ def _spawn(make_context, steps: list, parent_hooks: Sequence[Callable[[int], Non
         raise EngineError(f"cannot create the container process: {exc}") from None
     os.close(report_w)
     os.close(go_r)
+    trace.mark("fork (namespaces)")
     proc = ContainerProcess(pid)
     try:
         try:
             for hook in parent_hooks:
                 hook(pid)
+            trace.mark("parent hooks (cgroup, network connect, pid on disk)")
             os.write(go_w, b"g")
         finally:
             os.close(go_w)
         report = _read_all(report_r)
+        trace.mark("container setup until exec (mounts, pivot_root, seccomp)")
     except BaseException:
         _kill_and_reap(proc)
         raise

@@ -11,6 +11,7 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
+from .. import trace
 from ..errors import ContainerCommandError, ContainerNotFound, EngineError
 from ..faults import fault_point
 from ..records.containers import ContainerRecord, ContainerStore, check_usable, monitor_alive, process_start_time
@@ -136,6 +137,7 @@ class Lifecycle:
         except EngineError as exc:
             self.record_start_failure(record, exc, exit_code=START_FAILED)
             raise
+        trace.mark("runtime spec")
         spec.process.terminal = record.config.tty
         state = record.state
         previous = state.status
@@ -151,6 +153,7 @@ class Lifecycle:
         except BaseException:
             held.close()
             raise
+        trace.mark("state saved (resources held)")
 
         def started(pid: int) -> None:
             # A parent hook: the pid is on disk before the container may run, so a monitor killed after
@@ -163,6 +166,7 @@ class Lifecycle:
 
             networking = networking_for(record.config.host_config.network_mode, self.config, self.events)
             attachment = networking.prepare(record)
+            trace.mark("network prepare")
             fault_point("start.after_network")
             try:
                 if attachment.join_netns:  # --network container: (network/attachment.py)
@@ -202,6 +206,7 @@ class Lifecycle:
             raise
         self.event(record, "start")
         self.volumes.record_mount_events(record, "mount")
+        trace.mark("state and events")
         fault_point("start.after_state")
         return process, spec
 

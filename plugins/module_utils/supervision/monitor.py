@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import errors
+from .. import errors, trace
 from ..faults import fault_point
 from ..fsutil import ensure_dir
 from ..records.containers import process_start_time
@@ -214,12 +214,16 @@ class Monitor:
             handler = getattr(self, "op_" + str(request.get("op")), None)
             if handler is None:
                 raise errors.InvalidArgument(f"unknown monitor request {request.get('op')!r}")
+            if request.get("trace"):
+                trace.begin_remote()  # its phases go back in the reply (PYCONTAINER_TRACE on the caller's side)
             handler(client, request)
         except errors.EngineError as exc:
             client.reply(error_reply(exc))
         except Exception as exc:
             traceback.print_exc()
             client.reply(error_reply(errors.EngineError(f"monitor: {type(exc).__name__}: {exc}")))
+        finally:
+            trace.take()  # a traced request never leaves the next one traced
 
     def op_ping(self, client: Client, request: dict) -> None:
         client.reply({"ok": True, "pid": os.getpid()})
@@ -252,7 +256,7 @@ class Monitor:
             del self.containers[record.id]
             client.attached = None
             raise
-        client.reply({"ok": True, "pid": pid})
+        client.reply({"ok": True, "pid": pid, **({"trace": trace.take()} if trace.enabled() else {})})
 
     def launch(self, sup: Supervised) -> int:
         from ..runtime.logs import JsonFileWriter, LogConfig, log_path

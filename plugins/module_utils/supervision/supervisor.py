@@ -18,7 +18,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from .. import errors
+from .. import errors, trace
 from ..fsutil import ensure_dir, locked
 from . import protocol
 
@@ -88,6 +88,8 @@ def request(config: EngineConfig, message: dict, attempts: int = 3) -> dict:
 
 
 def ask(conn: protocol.Connection, message: dict) -> dict:
+    if trace.enabled():
+        message = {**message, "trace": True}
     try:
         conn.send_control(message)
         reply = conn.next_control()
@@ -95,6 +97,7 @@ def ask(conn: protocol.Connection, message: dict) -> dict:
         reply = None
     if reply is None:
         raise MonitorGone()
+    trace.add(reply.pop("trace", None) or [], f"monitor {message.get('op')}: ")
     return reply
 
 
