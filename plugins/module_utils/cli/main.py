@@ -75,12 +75,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """``parser``: the whole CLI's, built once by the warm server (cli/server.py) for every command it forks."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not trace.enabled():  # served: the server began it at the hand-over
         trace.begin()
         trace.mark("imports")
-    parser = build_parser(argv)
+    parser = parser or build_parser(argv)
     args = parser.parse_args(argv)
     trace.mark("parse arguments")
     engine = None

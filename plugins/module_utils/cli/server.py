@@ -69,6 +69,7 @@ class Server:
         self.wake_r, self.wake_w = -1, -1
         self.stamp: tuple = ()
         self.bound_ino = 0
+        self.parser = None
 
     # --- start and stop ---------------------------------------------------------------------------------
     def open(self) -> bool:
@@ -103,7 +104,7 @@ class Server:
 
         from .main import build_parser
 
-        build_parser(None)  # every verb's module and the option table
+        self.parser = build_parser(None)  # every verb's module and the option table; each child parses with it
         base = __name__.rpartition(".")[0].rpartition(".")[0]
         for name in _WARM:
             importlib.import_module(f"{base}.{name}")
@@ -257,7 +258,7 @@ class Server:
 
             trace.begin()
             trace.mark("hand-over to the warm CLI server")
-            code = _run(argv)
+            code = _run(argv, self.parser)
         except BaseException:  # pylint: disable=broad-except  # nothing may escape into the server's loop
             with contextlib.suppress(BaseException):
                 import traceback
@@ -320,11 +321,11 @@ def _die_with(pid: int) -> None:
     threading.Thread(target=watch, name="caller-watch", daemon=True).start()
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str], parser) -> int:
     from .main import main
 
     try:
-        return main(argv)
+        return main(argv, parser)
     except SystemExit as exc:  # argparse: usage errors (125), --help (0)
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
