@@ -71,7 +71,7 @@ def test_container_module_networking_options(net_cli: NetCli):
         assert rc == 0
     rc, _output = adhoc("pycontainer_network", _args(net_cli, name="appnet", state="absent"))
     assert rc == 0
-    assert not nft_table_exists(net_cli.table)
+    test_network.wait_for(lambda: not nft_table_exists(net_cli.table), timeout=5, what="the table to go")
 
 
 def test_container_module_network_mode_container_is_idempotent(net_cli: NetCli):

@@ -19,8 +19,6 @@ from tests.integration.test_network import (
     bridge_ports,
     curl,
     host_address,
-    links,
-    nft_table_exists,
     nft_table_text,
     wait_for,
 )
@@ -230,8 +228,7 @@ def test_conflicting_ports_are_refused_with_nothing_left(net_cli: NetCli):
     assert bridge_ports(net_cli.bridge) == veths_before
     # Once the first is gone, the port is free, and the table with it.
     net_cli("rm", "-f", "first", check=True)
-    assert not nft_table_exists(net_cli.table)
-    assert net_cli.bridge not in links()
+    test_network.gone(net_cli)
     net_cli.start("--name", "second", "-p", f"{port}:80", net_cli.image, *HTTPD)
     assert answers(f"http://127.0.0.1:{port}/hostname")
 

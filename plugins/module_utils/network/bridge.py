@@ -283,7 +283,7 @@ class BridgeNetworking(NetworkState):
             return
         with self._locked_state() as state:
             if self._drop_entry(state, record.id) is not None:
-                self._sync(state)
+                self._sync(state, cleanup_only=True)
 
     # --- views ---------------------------------------------------------------------------------------
     def settings_view(self, record: ContainerRecord, entry: dict | None = None, state: dict | None = None) -> dict:

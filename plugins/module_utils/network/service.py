@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Conflict, InvalidArgument, NetworkNotFound, UnsupportedError
 from .bridge import BridgeNetworking
-from .state import BRIDGE_OPTION, DEFAULT_NETWORK, PREDEFINED, is_internal, mac_for
+from .state import BRIDGE_OPTION, DEFAULT_NETWORK, PREDEFINED, delete_links, is_internal, mac_for
 
 if TYPE_CHECKING:
     from ..records.containers import ContainerRecord
@@ -132,6 +132,9 @@ class NetworkService(BridgeNetworking):
             del state["networks"][doc["Id"]]
             for attach in state["attach"].values():
                 attach.pop(doc["Name"], None)
+            bridge = doc["Options"].get(BRIDGE_OPTION)
+            if bridge:  # kept idle by the monitor for back-to-back runs (state.py's tidy): ours to remove now
+                delete_links([bridge])
             from .claims import HostClaims
 
             with HostClaims.open(self.claims_dir) as claims:

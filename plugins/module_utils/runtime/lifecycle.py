@@ -258,6 +258,7 @@ class Lifecycle:
             self.event(record, "oom")
         self.event(record, "die", exitCode=exit_code)
         self.volumes.record_mount_events(record, "unmount")
+        trace.mark("state and events")
 
     def record_stopped_while_restarting(self, record: ContainerRecord) -> None:
         record.state.status = "exited"
@@ -269,8 +270,11 @@ class Lifecycle:
         from ..network.modes import release_networking
         from . import launcher
 
+        trace.mark("output drained")
         release_networking(record, self.config, self.events)
+        trace.mark("network release")
         launcher.cleanup(spec or self.runtime_spec_for_cleanup(record))
+        trace.mark("cgroup and mounts cleanup")
         if record.state.resources_held:
             record.state.resources_held = False
             if not save:
@@ -288,6 +292,7 @@ class Lifecycle:
         self.volumes.release(record, remove_anonymous=True)  # --rm drops anonymous volumes too (Docker)
         doomed = self.store.remove(record, defer_delete=defer_delete)
         self.event(record, "destroy")
+        trace.mark("remove (--rm)")
         return doomed
 
     def lookup(self, ref: str) -> ContainerRecord:

@@ -124,6 +124,9 @@ def _loop(conn: protocol.Connection, stdin_fd: int | None, stdout_fd: int, stder
 
                 message = json.loads(payload)
                 if "exit" in message:
+                    from .. import trace
+
+                    trace.add(message.get("trace") or [], "monitor exit: ")
                     return int(message["exit"])
                 if message.get("ok") is False:
                     raise EngineError(message.get("error") or "attach failed")

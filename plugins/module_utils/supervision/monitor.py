@@ -243,6 +243,7 @@ class Monitor:
                 return
             raise errors.Conflict(f"container {record.id} is already running")
         sup = Supervised(self, record)
+        sup.traced = bool(request.get("trace"))
         attach = bool(request.get("attach"))
         if attach:
             sup.attach_client(client)
@@ -393,6 +394,8 @@ class Monitor:
 
     # -- exits --
     def exited(self, sup: Supervised, exit_code: int) -> None:
+        if sup.traced and sup.clients:
+            trace.begin_remote()
         sup.drain()
         if sup.relay is not None:  # before the ports are released: a restart binds them again
             sup.relay.close()
@@ -408,6 +411,18 @@ class Monitor:
         policy = record.config.host_config.restart_policy
         restart = should_restart(policy.name, policy.maximum_retry_count, exit_code, record.state.restart_count,
                                  record.state.manually_stopped)
+        from ..network.state import deferred_cleanup
+
+        # Network cleanup that only tidies (veths, an unused bridge, the ruleset) waits until the callers have
+        # their answer: network/state.py's PendingCleanup.
+        with deferred_cleanup() as pending:
+            try:
+                self._finish_exit(sup, record, spec, exit_code, restart, oom_killed, ran_for)
+            finally:
+                pending.run()
+
+    def _finish_exit(self, sup: Supervised, record, spec, exit_code: int, restart: bool, oom_killed: bool,
+                     ran_for: float) -> None:
         try:
             self.lifecycle.record_exit(record, spec, exit_code, restarting=restart, oom_killed=oom_killed)
         except Exception:
@@ -433,7 +448,8 @@ class Monitor:
                 doomed = self.lifecycle.remove_exited(record, defer_delete=True)
             except Exception:
                 traceback.print_exc()
-        message = protocol.control({"exit": exit_code})
+        phases = trace.take() if trace.enabled() else None
+        message = protocol.control({"exit": exit_code, **({"trace": phases} if phases is not None else {})})
         for client in list(sup.clients):
             client.send(message)
             client.finish()
@@ -497,6 +513,10 @@ def serve(root: str, config_path: str | None, ready_fd: int | None) -> int:
         os.close(ready_fd)
     try:
         monitor.run()
+        from ..network.state import NetworkState
+
+        with contextlib.suppress(Exception):
+            NetworkState(config, None).tidy()  # the bridges it kept for back-to-back runs
     finally:
         # Unlink before releasing the lock: a command that cannot connect spawns a new monitor, which
         # waits for this lock; one that connected in between sees end-of-file and retries.

@@ -130,6 +130,7 @@ class Supervised:
         self.restart_at: float | None = None
         self.backoff = RESTART_BACKOFF_START
         self.started_mono = 0.0
+        self.traced = False  # its attached caller asked for PYCONTAINER_TRACE phases: the exit's go back too
         self.relay: Any = None  # ports published on IPv6 host addresses (network/relay.py)
 
     # -- I/O --
