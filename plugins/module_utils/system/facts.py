@@ -122,11 +122,13 @@ def engine_info(engine: EngineServices) -> dict[str, Any]:
     """Docker's /info document for this host and engine root."""
     mounts = _mountinfo()
     layout = cgroup_layout(mounts)
-    containers = engine.containers.list(all=True)
+    from ..records.containers import ContainerStore
+
+    statuses = ContainerStore(engine.config.paths.containers).statuses()  # only the state files: counts
     counts = {"running": 0, "paused": 0}
-    for record in containers:
-        if record.state.status in counts:
-            counts[record.state.status] += 1
+    for status in statuses:
+        if status in counts:
+            counts[status] += 1
     root = engine.config.root
     ensure_dir(root)  # root-only (STATE_DIR_MODE), as EnginePaths.secure makes it
     backing = filesystem_of(root, mounts)
@@ -142,10 +144,10 @@ def engine_info(engine: EngineServices) -> dict[str, Any]:
     mirrors = list(engine.config.registry_mirrors)
     return {
         "ID": engine_id(root),
-        "Containers": len(containers),
+        "Containers": len(statuses),
         "ContainersRunning": counts["running"],
         "ContainersPaused": counts["paused"],
-        "ContainersStopped": len(containers) - counts["running"] - counts["paused"],
+        "ContainersStopped": len(statuses) - counts["running"] - counts["paused"],
         "Images": len(engine.images.list()),
         "Driver": "overlay2",
         "DriverStatus": [

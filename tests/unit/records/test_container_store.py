@@ -119,3 +119,26 @@ def test_deferred_removal_hides_the_record_at_once(tmp_path):
         store.lookup("web")
     assert store.list() == []  # listing also sweeps removals a dead process left behind
     assert not os.path.exists(doomed)
+
+
+def test_statuses_read_only_state_files_and_agree_with_list(tmp_path):
+    """`info`'s counts: the same statuses as ``list`` (crashes accounted for), damaged states dead."""
+    store = ContainerStore(str(tmp_path))
+    created = store.create(_config("created"))
+    exited = store.create(_config("exited"))
+    exited.state.status, exited.state.exit_code = "exited", 3
+    store.save_state(exited)
+    crashed = store.create(_config("crashed"))  # "running", but neither its process nor its monitor exists
+    crashed.state.status, crashed.state.pid, crashed.state.pid_start_time = "running", 2 ** 22 + 7, 1
+    crashed.state.monitor_pid, crashed.state.monitor_start_time = 2 ** 22 + 9, 1
+    store.save_state(crashed)
+    alive = store.create(_config("alive"))  # this test's own process stands in for a running container
+    alive.state.status, alive.state.pid = "running", os.getpid()
+    alive.state.pid_start_time = process_start_time(os.getpid())
+    store.save_state(alive)
+    damaged = store.create(_config("damaged"))
+    with open(os.path.join(damaged.directory, "state.json"), "w") as f:
+        f.write("{not json")
+    expected = sorted(r.state.status for r in store.list())
+    assert sorted(store.statuses()) == expected == sorted(["created", "exited", "exited", "running", "dead"])
+    assert created.id  # (kept: its state file does not exist yet, and it still counts)
