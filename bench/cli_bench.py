@@ -56,19 +56,20 @@ class Peers:
         self.served_env = dict(base, PYCONTAINER_CLI_SERVER="1", PYCONTAINER_CLI_LINGER="600")
         self.local_env = dict(base, PYCONTAINER_CLI_SERVER="0")
 
-    def compare(self, label: str, args: list[str], docker_args: list[str] | None = None, after=None) -> None:
+    def compare(self, label: str, args: list[str], then: list[str] | None = None) -> None:
+        """Median time of ``args`` (and ``then`` right after it, timed together) for each of the three."""
         samples: dict[str, list[float]] = {"served": [], "local": [], "docker": []}
         for _i in range(self.runs):
-            samples["served"].append(timed([*self.cli, *args], self.served_env))
-            if after:
-                after("pycontainer")
-            samples["local"].append(timed([*self.cli, *args], self.local_env))
-            if after:
-                after("pycontainer")
+            for mode, env in (("served", self.served_env), ("local", self.local_env)):
+                elapsed = timed([*self.cli, *args], env)
+                if then:
+                    elapsed += timed([*self.cli, *then], env)
+                samples[mode].append(elapsed)
             if self.docker:
-                samples["docker"].append(timed(["docker", *(docker_args or args)]))
-                if after:
-                    after("docker")
+                elapsed = timed(["docker", *args])
+                if then:
+                    elapsed += timed(["docker", *then])
+                samples["docker"].append(elapsed)
         med = {k: statistics.median(v) * 1000 for k, v in samples.items() if v}
         line = f"{label:44s} served {med['served']:7.1f} ms   local {med['local']:7.1f} ms"
         if "docker" in med:
@@ -136,12 +137,8 @@ def main() -> int:
         peers.compare("run --rm busybox true, --network none", ["run", "--rm", "--network", "none", image, "true"])
         peers.compare("run --rm busybox true, default bridge", ["run", "--rm", image, "true"])
 
-        def remove_published(which: str) -> None:
-            tool = [*cli] if which == "pycontainer" else ["docker"]
-            subprocess.run([*tool, "rm", "-f", "cli-bench-port"], capture_output=True, check=True)
-
         port_args = ["run", "-d", "--name", "cli-bench-port", "-p", "127.0.0.1:18093:80", image, "sleep", "60"]
-        peers.compare("run -d -p (publish) busybox sleep", port_args, after=remove_published)
+        peers.compare("run -d -p busybox sleep, then rm -f", port_args, then=["rm", "-f", "cli-bench-port"])
 
         def populate(count: int) -> None:
             have = len(subprocess.run([*cli, "ps", "-aq"], capture_output=True, text=True, check=True).stdout.split())

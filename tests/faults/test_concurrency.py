@@ -124,7 +124,7 @@ def test_rm_force_racing_start(fcli: FaultCli, fault_row):
         assert cid not in allocations(fcli) and bridge_ports(fcli) == [], round_
 
 
-@pytest.mark.parametrize("step", ["start.after_network", "start.before_state"])
+@pytest.mark.parametrize("step", ["start.before_log", "start.after_network", "start.before_state"])
 def test_rm_force_while_the_monitor_is_starting_it(fcli: FaultCli, fault_row, step: str):
     """The race window held open: the monitor stalls at ``step`` of the start while `rm -f` runs."""
     fault_row("concurrency", f"rm -f while the monitor stalls at {step}", "ps -a, records, processes, cgroups")

@@ -250,3 +250,39 @@ def test_the_command_runs_in_its_callers_cgroup(web, tmp_path):
             time.sleep(0.05)
     finally:
         os.rmdir(group)
+
+
+def test_a_socket_that_is_not_roots_gets_nothing(cli):
+    """PYCONTAINER_CLI_SOCKET may name any socket: one served by another user never sees the command line,
+    the environment or the terminal."""
+    import pathlib
+    import shutil
+    import tempfile
+
+    outer = pathlib.Path(tempfile.mkdtemp(prefix="pyc-cli-test-"))  # not under pytest's root-only tmp
+    os.chmod(outer, 0o755)
+    directory = outer / "evil"
+    directory.mkdir()
+    os.chown(directory, 65534, 65534)
+    socket_path, received = directory / "cli.sock", directory / "received"
+    listener = subprocess.Popen(
+        ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "/usr/bin/python3", "-c",
+         "import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); "
+         "open(sys.argv[3], 'w').close(); c, _a = s.accept(); open(sys.argv[2], 'wb').write(c.recv(1 << 16))",
+         str(socket_path), str(received), str(directory / "ready")])
+    try:
+        deadline = time.monotonic() + 10
+        while not (directory / "ready").exists():
+            assert time.monotonic() < deadline and listener.poll() is None, "the fake server did not start"
+            time.sleep(0.05)
+        env = {"PYCONTAINER_CLI_SOCKET": str(socket_path), "SECRET_FOR_THE_COMMAND": "s3cret"}
+        refused = run(cli, "ps", env=env)
+        assert refused.returncode == 125 and "not root" in refused.stderr, refused.stderr
+        local = run(cli, "ps", mode="1", env=env)
+        assert local.returncode == 0 and local.stdout.startswith("CONTAINER ID"), local.stderr
+        time.sleep(0.2)
+        assert not received.exists() or b"s3cret" not in received.read_bytes()
+    finally:
+        listener.kill()
+        listener.wait()
+        shutil.rmtree(outer, ignore_errors=True)

@@ -148,15 +148,25 @@ def _spawn_server(path: str) -> None:
     os.waitpid(pid, 0)
 
 
+class NotRootsServer(Exception):
+    """The socket answers, but not as root: nothing is sent to it."""
+
+
 def _connect(path: str):
     import _socket
 
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(path)
+        # Only a root server gets the command line, the environment and the terminal (the socket path can be
+        # overridden, and a socket elsewhere may be anyone's): pid, uid, gid of the peer, native ints.
+        uid = int.from_bytes(sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
     except OSError:
         sock.close()
         return None
+    if uid != 0:
+        sock.close()
+        raise NotRootsServer(f"{path} is served by uid {uid}, not root")
     return sock
 
 
@@ -202,7 +212,10 @@ def _through_server(argv: list[str]) -> int | None:
     """The command's exit status from the server, or None when it must run here."""
     package = package_dir()
     path = socket_path(package, sys.executable)
-    sock = _connect(path)
+    try:
+        sock = _connect(path)
+    except NotRootsServer as exc:
+        return _refused(str(exc)) if _required() else None
     if sock is None:
         _spawn_server(path)
         if not _required():
@@ -212,7 +225,10 @@ def _through_server(argv: list[str]) -> int | None:
         deadline = time.monotonic() + 10
         while sock is None and time.monotonic() < deadline:
             time.sleep(0.02)
-            sock = _connect(path)
+            try:
+                sock = _connect(path)
+            except NotRootsServer as exc:
+                return _refused(str(exc))
         if sock is None:
             return _refused("no server started")
     accepted = False

@@ -253,9 +253,12 @@ class Monitor:
         self.containers[record.id] = sup
         try:
             pid = self.launch(sup)
-        except BaseException:
+        except BaseException as exc:
             del self.containers[record.id]
             client.attached = None
+            if isinstance(exc, FileNotFoundError) and not os.path.isdir(record.directory):
+                # `rm -f` won the race before the start held the record (its log file went with it).
+                raise errors.ContainerNotFound(f"No such container: {record.id}") from None
             raise
         client.reply({"ok": True, "pid": pid, **({"trace": trace.take()} if trace.enabled() else {})})
 
@@ -285,6 +288,7 @@ class Monitor:
                     os.set_blocking(in_w, False)
                 stdio = (stdin, out_w, err_w)
             log_config = LogConfig.parse(config.host_config.log_driver, config.host_config.log_options)
+            fault_point("start.before_log")
             if log_config.driver == "json-file":
                 sup.log = JsonFileWriter(log_path(record.directory, record.id), log_config)
             sup.process, sup.spec = self.lifecycle.launch(record, *stdio, monitor=self.me, size=sup.tty_size)
