@@ -104,11 +104,13 @@ class Server:
 
         from .main import build_parser
 
+        # Before the imports: a source changed while they run makes the next command restart us, never the
+        # reverse (old code taken for current).
+        self.stamp = code_stamp(self.package)
         self.parser = build_parser(None)  # every verb's module and the option table; each child parses with it
         base = __name__.rpartition(".")[0].rpartition(".")[0]
         for name in _WARM:
             importlib.import_module(f"{base}.{name}")
-        self.stamp = code_stamp(self.package)
         gc.collect()
         gc.freeze()  # children share these pages instead of copying them when the collector touches them
 
