@@ -105,7 +105,7 @@ class HostState:
         return leaks
 
 
-def _cli_server(pid: int) -> bool:
+def is_cli_server(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return b"cli.server import serve" in f.read()
@@ -124,7 +124,7 @@ def leaks_after(before: HostState, grace: float = 3.0) -> dict[str, list]:
     while True:
         leaks = HostState.capture().leaks_since(before)
         waited = time.monotonic() - start
-        only_servers = list(leaks) == ["processes"] and all(_cli_server(pid) for pid, _comm in leaks["processes"])
+        only_servers = list(leaks) == ["processes"] and all(is_cli_server(pid) for pid, _comm in leaks["processes"])
         if not leaks or waited > grace + (_CLI_SERVER_GRACE if only_servers else 0):
             return leaks
         time.sleep(0.05)

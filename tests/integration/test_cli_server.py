@@ -16,6 +16,7 @@ import time
 import pytest
 
 from tests.integration.helpers import PYCONTAINER
+from tests.leakcheck import is_cli_server
 
 CLIENT = "ansible_collections.pycontainer.engine.plugins.module_utils.cli.client"
 
@@ -28,16 +29,7 @@ def run(cli, *args: str, mode: str = "require", env: dict | None = None, cwd: st
 
 
 def server_pids() -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"cli.server import serve" in f.read():
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and is_cli_server(int(entry))]
 
 
 def children_of(pid: int) -> list[int]:

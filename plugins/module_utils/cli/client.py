@@ -220,8 +220,6 @@ def _through_server(argv: list[str]) -> int | None:
         _spawn_server(path)
         if not _required():
             return None
-        import time
-
         deadline = time.monotonic() + 10
         while sock is None and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -49,9 +49,10 @@ def code_stamp(package: str) -> tuple:
     return tuple(entries)
 
 
-def refusal(pid: int) -> str | None:
-    """Why a caller may not have its command run here, or None (it could have run it itself, identically)."""
-    theirs, ours = context(pid), context("self")
+def refusal(pid: int, ours: list[tuple[str, str]]) -> str | None:
+    """Why a caller may not have its command run here, or None (it could have run it itself, identically).
+    ``ours``: the server's own ``context``, which does not change while it runs."""
+    theirs = context(pid)
     if theirs == ours:
         return None
     differing = [reason for (reason, value), (_same, mine) in zip(theirs, ours, strict=False) if value != mine]
@@ -70,6 +71,7 @@ class Server:
         self.stamp: tuple = ()
         self.bound_ino = 0
         self.parser = None
+        self.context = context("self")
 
     # --- start and stop ---------------------------------------------------------------------------------
     def open(self) -> bool:
@@ -204,7 +206,7 @@ class Server:
                     os.path.realpath(executable) != os.path.realpath(sys.executable):
                 reason = "another engine copy or interpreter"
             else:
-                reason = refusal(pid)
+                reason = refusal(pid, self.context)
             if reason is None and code_stamp(self.package) != self.stamp:
                 reason = "the engine's sources changed"
                 self.stop_listening()

@@ -267,21 +267,11 @@ class ContainerStore:
                 damaged = f"config.json: {exc}"
         if config is None:
             config = self._stand_in_config(directory, container_id)
-        try:
-            state_data = _read_json_object(os.path.join(directory, "state.json"))
-        except FileNotFoundError:
-            state_data = {}  # not started yet: the initial state
-        except (OSError, ValueError) as exc:
-            state_data, damaged = None, damaged or f"state.json: {exc}"
-        state = None
-        if state_data is not None:
-            try:
-                state = _state_from(state_data)
-            except (TypeError, ValueError) as exc:
-                damaged = damaged or f"state.json: {exc}"
+        state, state_damage = _read_state(directory)
+        damaged = damaged or state_damage
         if state is None:
-            state = ContainerState(status="dead")
-        elif damaged and not state.running:
+            state = ContainerState(status="dead") if state_damage else ContainerState()  # never started: created
+        if damaged and not state.running:
             state.status = "dead"  # Docker's word for a container that cannot be brought back
         if damaged:
             state.error = state.error or f"damaged record: {damaged}"  # inspect's State.Error says why
@@ -354,14 +344,14 @@ class ContainerStore:
             if not refs.is_container_id(entry):
                 continue
             directory = self.container_dir(entry)
-            try:
-                state = _state_from(_read_json_object(os.path.join(directory, "state.json")))
-            except FileNotFoundError:
-                if not os.path.isdir(directory):
+            state, damage = _read_state(directory)
+            if state is None:
+                if damage:
+                    state = ContainerState(status="dead")
+                elif os.path.isdir(directory):
+                    state = ContainerState()  # not started yet
+                else:
                     continue  # removed while we listed
-                state = ContainerState()
-            except (OSError, ValueError, TypeError):
-                state = ContainerState(status="dead")
             _reconcile_state(state)
             found.append(state.status)
         return found
@@ -435,6 +425,17 @@ def _known_nested(host: dict) -> dict:
     if isinstance(host.get("restart_policy"), dict):
         host["restart_policy"] = _known(RestartPolicy, host["restart_policy"])
     return host
+
+
+def _read_state(directory: str) -> tuple[ContainerState | None, str]:
+    """A container's state file: (state, ""); (None, "") when there is none (never started, or the container
+    is gone); (None, why) when it cannot be read as a state."""
+    try:
+        return _state_from(_read_json_object(os.path.join(directory, "state.json"))), ""
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError, TypeError) as exc:
+        return None, f"state.json: {exc}"
 
 
 def _state_from(data: dict) -> ContainerState:
