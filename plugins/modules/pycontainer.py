@@ -418,30 +418,21 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.container import (
-    argument_spec,
-    manage_container,
-)
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, container = engine_modules("ansible.glue", "ansible.container")
     module = AnsibleModule(
         # Every option is declared once, in the engine's option table (container/option_table.py).
-        argument_spec=engine_argument_spec(**argument_spec()),
+        argument_spec=glue.engine_argument_spec(**container.argument_spec()),
         required_if=[("state", "started", ("image",)), ("state", "present", ("image",)),
                      ("state", "restarted", ("image",))],
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: manage_container(engine, module.params, module.check_mode),
-               requires=("cffi",))
+    glue.run_module(module, lambda service: container.manage_container(service, module.params, module.check_mode),
+                    requires=("cffi",))
 
 
 if __name__ == "__main__":

@@ -147,20 +147,14 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.cgroup import manage_cgroup
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_host_module,
-)
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, cgroup = engine_modules("ansible.glue", "ansible.cgroup")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             name={"type": "str"},
             state={"type": "str", "default": "present", "choices": ["absent", "present"]},
             memory_max={"type": "str"},
@@ -171,7 +165,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    run_host_module(module, lambda: manage_cgroup(module.params, module.check_mode))
+    glue.run_host_module(module, lambda: cgroup.manage_cgroup(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -119,26 +119,20 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.config import manage_config
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_host_module,
-)
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, config = engine_modules("ansible.glue", "ansible.config")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             settings={"type": "dict", "required": True},
             mode={"type": "str", "default": "0644"},
         ),
         supports_check_mode=True,
     )
-    run_host_module(module, lambda: manage_config(module.params, module.check_mode))
+    glue.run_host_module(module, lambda: config.manage_config(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

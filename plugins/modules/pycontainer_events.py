@@ -75,27 +75,21 @@ events:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.events import list_events
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, events = engine_modules("ansible.glue", "ansible.events")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             since={"type": "str"},
             until={"type": "str"},
             filters={"type": "dict"},
         ),
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: list_events(engine, module.params))
+    glue.run_module(module, lambda service: events.list_events(service, module.params))
 
 
 if __name__ == "__main__":

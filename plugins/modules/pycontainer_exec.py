@@ -172,20 +172,14 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.exec import run_exec
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, exec_ = engine_modules("ansible.glue", "ansible.exec")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             container={"type": "str", "required": True},
             argv={"type": "list", "elements": "str"},
             command={"type": "str"},
@@ -203,7 +197,8 @@ def main() -> None:
         required_one_of=[("argv", "command")],
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: run_exec(engine, module.params, module.check_mode), requires=("cffi",))
+    glue.run_module(module, lambda service: exec_.run_exec(service, module.params, module.check_mode),
+                    requires=("cffi",))
 
 
 if __name__ == "__main__":

@@ -132,20 +132,14 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.image import ensure_image
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, image = engine_modules("ansible.glue", "ansible.image")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             name={"type": "str", "required": True},
             tag={"type": "str"},
             state={"type": "str", "default": "present", "choices": ["present", "absent"]},
@@ -159,7 +153,7 @@ def main() -> None:
         required_if=[("source", "load", ["path"]), ("source", "import", ["path"])],
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: ensure_image(engine, module.params, module.check_mode))
+    glue.run_module(module, lambda service: image.ensure_image(service, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

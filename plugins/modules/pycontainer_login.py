@@ -97,20 +97,14 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.login import manage_login
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, login = engine_modules("ansible.glue", "ansible.login")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             registry_url={"type": "str", "default": "https://index.docker.io/v1/", "aliases": ["registry", "url"]},
             username={"type": "str"},
             password={"type": "str", "no_log": True},
@@ -120,7 +114,7 @@ def main() -> None:
         required_if=[("state", "present", ("username", "password"))],
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: manage_login(engine, module.params, module.check_mode))
+    glue.run_module(module, lambda service: login.manage_login(service, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -117,20 +117,14 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.network import manage_network
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, network = engine_modules("ansible.glue", "ansible.network")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             name={"type": "str", "required": True, "aliases": ["network_name"]},
             driver={"type": "str", "default": "bridge"},
             subnet={"type": "str"},
@@ -142,7 +136,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: manage_network(engine, module.params, module.check_mode))
+    glue.run_module(module, lambda service: network.manage_network(service, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -108,20 +108,14 @@ images_space_reclaimed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.prune import prune
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, prune = engine_modules("ansible.glue", "ansible.prune")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             containers={"type": "bool", "default": False},
             containers_filters={"type": "dict"},
             networks={"type": "bool", "default": False},
@@ -133,7 +127,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: prune(engine, module.params, module.check_mode))
+    glue.run_module(module, lambda service: prune.prune(service, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

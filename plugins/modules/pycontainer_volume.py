@@ -101,20 +101,14 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-# First of the engine's imports: later ones come from its bytecode cache (see bytecode_cache.py).
-# pylint: disable-next=unused-import
-from ansible_collections.pycontainer.engine.plugins.module_utils import bytecode_cache  # noqa: F401
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.glue import (
-    engine_argument_spec,
-    run_module,
-)
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.volume import manage_volume
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.engine_code import engine_modules
 
 
 def main() -> None:
+    # The engine is not in this payload: it comes from the target's copy of its code (engine_code.py).
+    glue, volume = engine_modules("ansible.glue", "ansible.volume")
     module = AnsibleModule(
-        argument_spec=engine_argument_spec(
+        argument_spec=glue.engine_argument_spec(
             volume_name={"type": "str", "required": True, "aliases": ["name"]},
             driver={"type": "str", "default": "local"},
             driver_options={"type": "dict", "default": {}, "aliases": ["driver_opts"]},
@@ -124,7 +118,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    run_module(module, lambda engine: manage_volume(engine, module.params, module.check_mode))
+    glue.run_module(module, lambda service: volume.manage_volume(service, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

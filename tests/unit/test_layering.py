@@ -24,7 +24,7 @@ PLUGINS = pathlib.Path(__file__).resolve().parents[2] / "plugins"
 # Top-level files of module_utils that are basics: listed, so a new top-level file needs a decision too.
 BASICS = frozenset({
     "errors", "timefmt", "version", "refs", "faults", "fsutil", "config", "events", "event_filters", "engine_log",
-    "bytecode_cache", "treesize", "units", "trace",
+    "treesize", "units", "trace",
 })
 # Layer ranks, lowest first: a module may import only from its own layer or a lower one.
 LAYERS: dict[str, int] = {
