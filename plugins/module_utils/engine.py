@@ -76,9 +76,3 @@ def _stats_row(record, before, after) -> dict:
     from .system.views import stats_row
 
     return stats_row(record, before, after)
-
-
-def _packed_for_ansible() -> None:
-    """Never called. The monitor runs from ``supervisor._BOOT`` only; Ansible packs the module_utils a
-    module's code imports, so this import is what puts monitor.py (and what it imports) into AnsiballZ."""
-    from .supervision import monitor  # noqa: F401

@@ -16,7 +16,7 @@ from typing import Any
 from ansible import constants as C
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
-from ansible_collections.pycontainer.engine.plugins.module_utils.ansible import engine_code
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible import code_bundle, engine_code
 
 _MODULE_UTILS = os.path.dirname(os.path.dirname(os.path.abspath(engine_code.__file__)))
 
@@ -28,8 +28,8 @@ class LocalCode:
     _cached: LocalCode | None = None
 
     def __init__(self) -> None:
-        self.files = engine_code.code_files(_MODULE_UTILS)
-        self.digest = engine_code.code_digest(self.files)
+        self.files = code_bundle.code_files(_MODULE_UTILS)
+        self.digest = code_bundle.code_digest(self.files)
 
     @classmethod
     def get(cls) -> LocalCode:
@@ -41,7 +41,7 @@ class LocalCode:
         path = os.path.join(C.DEFAULT_LOCAL_TMP, f"pycontainer-engine-{self.digest[:24]}.zip")
         if not os.path.exists(path):
             tmp = f"{path}.{os.getpid()}.tmp"
-            engine_code.write_zip(self.files, tmp)
+            code_bundle.write_zip(self.files, tmp)
             os.replace(tmp, path)
         return path
 

@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 import yaml
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.code_bundle import code_digest, code_files
+from ansible_collections.pycontainer.engine.plugins.module_utils.ansible.code_home import default_code_dir
 
 from tests.fixtures.registry import free_port
 from tests.integration.helpers import REPO, VENV_BIN, Cli, ansible_env, write_engine_config
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+MODULE_UTILS = os.path.join(REPO, "plugins", "module_utils")
 
 
 def adhoc_with(python: str, module: str, args: dict, *extra: str) -> tuple[int, dict, str]:
@@ -111,7 +114,8 @@ def test_missing_zstandard_is_reported_for_a_zstd_image(setup, oci_builder, tmp_
 def test_debian_python_runs_the_whole_job(setup, tmp_path):
     """Debian's /usr/bin/python3 with Debian's cffi 1.15, pyroute2 0.7.2 and zstandard 0.20: pull, a web
     container with a published port answering, exec in it, facts, stop, remove; the monitor runs the engine
-    from its copy under the engine root with that interpreter."""
+    with that interpreter from the target's copy of the engine's code (engine_code.py), not from the module's
+    temporary directory."""
     cli, engine = setup
     port = free_port()
     report = {"page": "{{ page.content }}", "inside": "{{ inside.stdout }}",
@@ -142,11 +146,13 @@ def test_debian_python_runs_the_whole_job(setup, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["page"].strip() == "hello-debian" and report["inside"] == "hello-debian"
     assert report["running"] == 1 and report["python"] == DEBIAN_PYTHON
-    # The monitor supervising `web` is Debian's interpreter running the engine copied under the root.
+    # The monitor supervising `web` is Debian's interpreter running the engine's code kept on the target.
     pid = monitor_pid(cli)
     assert pid and os.path.realpath(f"/proc/{pid}/exe").startswith("/usr/bin/python3")
     with open(f"/proc/{pid}/cmdline", "rb") as f:
-        assert os.path.join(engine["root"], "lib").encode() in f.read()
+        cmdline = f.read()
+    assert os.path.join(default_code_dir(), code_digest(code_files(MODULE_UTILS))).encode() in cmdline, cmdline
+    assert b"/ansible-tmp-" not in cmdline and b"AnsiballZ" not in cmdline
     for state in ("stopped", "absent"):
         rc, result, output = adhoc_with(DEBIAN_PYTHON, "pycontainer", {**engine, "name": "web", "state": state})
         assert rc == 0 and result["changed"] is True, output

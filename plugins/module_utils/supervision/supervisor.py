@@ -1,11 +1,12 @@
 """The command side of supervision: find (or spawn) the root's monitor and talk to it.
 
 The monitor (``monitor.py``) must survive the command that spawned it: the CLI, or an Ansible module whose
-temporary directory (holding the engine's code as a zip) is deleted when it returns. So it is a fresh
-interpreter, double-forked into its own session, with stdio on ``<root>/run/monitor.log``, running from a
-stable copy of the code: ``sys.path`` entries that are zip files holding the engine are copied once to
-``<root>/lib/<digest>.zip`` and used from there; directories (a git checkout, site-packages) are used as
-they are. Nothing it needs lives in the caller's temporary directory.
+temporary directory is deleted when it returns. So it is a fresh interpreter, double-forked into its own
+session, with stdio on ``<root>/run/monitor.log``, running from a stable copy of the code: directories (the
+target's code dir that modules import from, see ansible/engine_code.py; a git checkout; site-packages) are
+used as they are; a zip file holding the engine (a module that could not keep the code and runs it from the
+zip it was sent) is copied once to ``<root>/lib/<digest>.zip`` and used from there. Nothing it needs lives
+in the caller's temporary directory.
 """
 
 from __future__ import annotations
@@ -153,8 +154,6 @@ def spawn_monitor(config: EngineConfig) -> None:
 
 def code_path(config: EngineConfig) -> list[str]:
     """``sys.path`` for the monitor: ours, with zip files that hold the engine replaced by stable copies."""
-    # monitor.py is named here only in _BOOT (the supervisor sits below the monitor's imports); engine.py
-    # imports it so that Ansible packs it into AnsiballZ payloads.
     paths = []
     try:
         cwd = os.path.realpath(os.getcwd())
